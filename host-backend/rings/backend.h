@@ -1,0 +1,167 @@
+// backend.h - the host transport around the DVK engine.
+//
+// Thread safety: none; everything runs on one libev loop (the default loop,
+// which also delivers SIGTERM/SIGINT).
+//
+// Invariants:
+//  - An attachment's identity is the SO_PEERCRED pid of its socket, fixed at
+//    accept time; nothing a client writes in the ring can change it.
+//  - Every request handed to the engine has an entry in pending_ until its
+//    final Complete(); completions for a detached attachment are dropped.
+//  - The engine is never re-entered from inside an EngineSink callback: work
+//    that needs the engine (bounce copies, detaches, exits) is queued in
+//    deferred_ and run after the outer engine call returns.
+//  - While the loop sleeps in ev_run, every ring has VDVK_SLEEPING set in
+//    backend_flags and was re-checked after a full fence.
+#pragma once
+
+#include <ev.h>
+#include <sys/types.h>
+
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "host-backend/engine/engine.h"
+#include "host-backend/rings/copy_executor.h"
+#include "host-backend/rings/ring_layout.h"
+#include "host-backend/rings/shared_ring.h"
+
+namespace vdvk::rings {
+
+struct BackendConfig {
+  int32_t node_id = 0;
+  std::string socket_path;
+  int64_t poll_us = 50;
+  uint32_t default_sq_entries = kDefaultEntries;
+  uint32_t default_cq_entries = kDefaultEntries;
+  uint32_t nr_bufs = kDefaultNrBufs;
+  uint32_t buf_size = kDefaultBufSize;
+  double hello_timeout_s = 2.0;
+};
+
+// Transport-side counters (the engine keeps its own).
+struct TransportCounters {
+  uint64_t attach_total = 0;
+  uint64_t detach_total = 0;
+  uint64_t requests = 0;
+  uint64_t completions = 0;
+  uint64_t rejects = 0;
+  uint64_t vcopy_zero_copy_bytes = 0;
+  uint64_t vcopy_bounce_bytes = 0;
+  uint64_t doorbells_sent = 0;
+  uint64_t poll_hits = 0;
+};
+
+class Backend final : public EngineSink {
+ public:
+  Backend(const BackendConfig& cfg, const EngineConfig& ecfg, struct ev_loop* loop);
+  ~Backend() override;
+  Backend(const Backend&) = delete;
+  Backend& operator=(const Backend&) = delete;
+
+  // Binds and listens on cfg.socket_path (a stale socket file is removed:
+  // the caller holds the instance lock). Returns false with *error set.
+  bool Listen(std::string* error);
+  // Runs the loop until SIGTERM/SIGINT. Returns the exit code.
+  int Run();
+
+  // EngineSink
+  void Complete(const Completion& c) override;
+  void StartVcopy(const VcopyGrant& g) override;
+  void ProcessBound(ProcKey who) override;
+  void SignalProcess(ProcKey who, int signo) override;
+
+ private:
+  struct Attachment;
+  struct Greeting;
+  struct PidWatch;
+  struct Pending {
+    uint64_t attach_id = 0;
+    uint64_t tag = 0;
+    uint16_t buf_index = 0;
+    uint32_t buf_len = 0;
+    uint32_t op = 0;
+    bool granted = false;  // a grant CQE went out; VCOPY_DONE expected
+    VcopyGrant grant;
+  };
+  struct Deferred {
+    enum Kind { kBounce, kExited, kDetach } kind;
+    VcopyGrant grant;       // kBounce
+    ProcKey who;            // kExited
+    uint64_t attach_id = 0; // kDetach
+    uint32_t reason = 0;    // kDetach
+  };
+
+  static Nanos Now();
+  // Runs f (which calls the engine), then deferred work and the timer.
+  template <class F> void WithEngine(F&& f);
+  void RunDeferred();
+  void RearmTimer();
+
+  // Attach path
+  static void OnListen(struct ev_loop* loop, ev_io* w, int revents);
+  static void OnHello(struct ev_loop* loop, ev_io* w, int revents);
+  static void OnHelloTimeout(struct ev_loop* loop, ev_timer* w, int revents);
+  void DropGreeting(Greeting* g);
+  void FinishAttach(Greeting* g);
+  static void OnSocket(struct ev_loop* loop, ev_io* w, int revents);
+  static void OnKick(struct ev_loop* loop, ev_io* w, int revents);
+  static void OnPidExit(struct ev_loop* loop, ev_io* w, int revents);
+  static void OnTimer(struct ev_loop* loop, ev_timer* w, int revents);
+  static void OnBacklogRetry(struct ev_loop* loop, ev_timer* w, int revents);
+  static void OnResume(struct ev_loop* loop, ev_idle* w, int revents);
+  static void OnSignal(struct ev_loop* loop, ev_signal* w, int revents);
+
+  // Detach now, or queue it when called from inside the engine.
+  // reason == VDVK_DEAD_NONE: orderly (EOF); otherwise a protocol violation.
+  void Detach(uint64_t attach_id, uint32_t reason, const char* why);
+  void DetachNow(uint64_t attach_id, uint32_t reason, const char* why);
+  Attachment* Find(uint64_t attach_id);
+
+  // Serving
+  void ServeAll();
+  size_t ServeRound();
+  bool AnyWork();
+  // Consumes the SQ of one attachment; returns entries consumed.
+  size_t Serve(Attachment* a);
+  // false: the attachment was dropped.
+  bool HandleSqe(Attachment* a, const vdvk_sqe& sqe);
+  void SubmitCall(Attachment* a, const vdvk_sqe& sqe, int32_t early_error);
+  void HandleVcopyDone(Attachment* a, const vdvk_sqe& sqe);
+  void FillStats(uint8_t* out);
+  void PostCqe(Attachment* a, const vdvk_cqe& cqe);
+  void FlushBacklog(Attachment* a);
+  void SetAllSleeping(bool sleeping);
+  void Shutdown();
+
+  BackendConfig cfg_;
+  std::string node_name_;
+  struct ev_loop* loop_;
+  std::unique_ptr<Engine> engine_;
+  std::unique_ptr<CopyExecutor> copier_;
+  int listen_fd_ = -1;
+  bool in_engine_ = false;
+  bool draining_ = false;
+  uint64_t next_attach_id_ = 1;
+  RequestId next_request_id_ = 1;
+  std::map<uint64_t, std::unique_ptr<Attachment>> attachments_;
+  std::unordered_map<Greeting*, std::unique_ptr<Greeting>> greetings_;
+  std::unordered_map<pid_t, std::unique_ptr<PidWatch>> pid_watches_;
+  std::unordered_map<RequestId, Pending> pending_;
+  std::deque<Deferred> deferred_;
+  TransportCounters ctr_;
+  ev_io listen_w_;
+  ev_timer timer_w_;
+  ev_timer backlog_w_;
+  ev_idle resume_w_;  // pending ring work left to let other events run
+  ev_signal sigterm_w_;
+  ev_signal sigint_w_;
+  int exit_code_ = 0;
+};
+
+}  // namespace vdvk::rings

@@ -1,0 +1,43 @@
+// options.h - command line and config file of host-backend (pure parsing).
+//
+// Precedence: built-in defaults < config file < command-line flags.
+// Errors are returned as one human-readable line (the caller prints it and
+// exits 2); nothing here prints or exits.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace vdvk::rings {
+
+struct Options {
+  std::optional<int32_t> node;     // required, 0..31
+  std::string socket;              // default /run/vdvk/node<N>.sock
+  std::string log_level = "info";  // trace|debug|info|warn|error
+  int64_t poll_us = 50;            // 0 disables polling
+  uint32_t sq_entries = 64;        // default ring sizes when a client wishes 0
+  uint32_t cq_entries = 64;
+  int32_t dc0_nr_procs = 221;
+  int32_t dc0_nr_tasks = 34;
+  int32_t dc0_nr_sysprocs = 64;
+  int32_t max_copylen = 1 << 20;
+  bool help = false;
+};
+
+struct ParseResult {
+  bool ok = true;
+  std::string error;  // one line, no trailing newline
+};
+
+// Parses argv (config file applied first if --config is given; flags then
+// override it). Reads the config file from disk.
+ParseResult ParseCommandLine(const std::vector<std::string>& args, Options* out);
+// Applies "key = value" lines; `origin` names the file in errors (file:line).
+ParseResult ApplyConfigText(const std::string& text, const std::string& origin, Options* out);
+
+std::string UsageText();
+std::string DefaultSocketPath(int32_t node);
+
+}  // namespace vdvk::rings

@@ -1,0 +1,72 @@
+#include "host-backend/rings/shared_ring.h"
+
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <memory>
+
+namespace vdvk::rings {
+
+std::unique_ptr<SharedRing> SharedRing::Create(const RingGeometry& g, int32_t node_id, int* err) {
+  std::unique_ptr<SharedRing> r(new SharedRing());
+  r->geo_ = g;
+  r->memfd_ = memfd_create("vdvk-ring", MFD_CLOEXEC);
+  if (r->memfd_ < 0 || ftruncate(r->memfd_, static_cast<off_t>(g.file_size)) != 0) {
+    *err = -errno;
+    return nullptr;
+  }
+  r->map_ = mmap(nullptr, g.file_size, PROT_READ | PROT_WRITE, MAP_SHARED, r->memfd_, 0);
+  if (r->map_ == MAP_FAILED) {
+    r->map_ = nullptr;
+    *err = -errno;
+    return nullptr;
+  }
+  auto* base = static_cast<uint8_t*>(r->map_);
+  r->shm_hdr_ = reinterpret_cast<vdvk_ring_hdr*>(base);
+  r->shm_sq_ = reinterpret_cast<const vdvk_sqe*>(base + g.sq_off);
+  r->shm_cq_ = reinterpret_cast<vdvk_cqe*>(base + g.cq_off);
+  r->shm_bufs_ = base + g.buf_off;
+  InitRingHeader(r->shm_hdr_, g, node_id);
+  r->kick_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  // Blocking on purpose: O_NONBLOCK lives in the open file description,
+  // which the client shares with us through SCM_RIGHTS.
+  r->wake_fd_ = eventfd(0, EFD_CLOEXEC);
+  if (r->kick_fd_ < 0 || r->wake_fd_ < 0) {
+    *err = -errno;
+    return nullptr;
+  }
+  return r;
+}
+
+SharedRing::~SharedRing() {
+  if (map_) munmap(map_, geo_.file_size);
+  if (memfd_ >= 0) close(memfd_);
+  if (kick_fd_ >= 0) close(kick_fd_);
+  if (wake_fd_ >= 0) close(wake_fd_);
+}
+
+void SharedRing::ReleaseMemfd() {
+  if (memfd_ >= 0) close(memfd_);
+  memfd_ = -1;
+}
+
+void SharedRing::MarkDead(uint32_t reason) {
+  Ref(shm_hdr_->dead_reason).store(reason, std::memory_order_relaxed);
+  // Release: a client that sees DEAD also sees the reason.
+  Ref(shm_hdr_->state).store(VDVK_STATE_DEAD, std::memory_order_release);
+}
+
+void SharedRing::RingWake() {
+  uint64_t one = 1;
+  // Cannot block: the counter would need 2^64-2 unread wakeups.
+  [[maybe_unused]] ssize_t n = write(wake_fd_, &one, sizeof(one));
+}
+
+void SharedRing::DrainKick() {
+  uint64_t v;
+  [[maybe_unused]] ssize_t n = read(kick_fd_, &v, sizeof(v));
+}
+
+}  // namespace vdvk::rings
