@@ -1,0 +1,55 @@
+#include "proxies/common/dvk_util.h"
+
+#include <time.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+
+#include "proxies/common/cli.h"
+
+namespace vdvk::tools {
+
+std::string BackendSocketPath() {
+  if (const char* s = std::getenv("VDVK_SOCKET"); s != nullptr && *s != '\0') return s;
+  if (const char* n = std::getenv("VDVK_NODE"); n != nullptr && *n != '\0')
+    return std::string("/run/vdvk/node") + n + ".sock";
+  return "/run/vdvk/node0.sock";
+}
+
+std::string DvkError(long code) {
+  const char* s = dvk_strerror(code);
+  std::string text = s != nullptr ? s : "unknown error";
+  // libdvk's texts already read "EDVSXXX (-n): ..."; others get the number.
+  if (text.rfind("EDVS", 0) == 0) return text;
+  return text + " (" + std::to_string(code) + ")";
+}
+
+void AttachOrDie(const std::string& prog) {
+  long rc = dvk_open();
+  if (rc < 0) {
+    std::fprintf(stderr, "%s: cannot reach the vdvk backend at %s: %s\n", prog.c_str(),
+                 BackendSocketPath().c_str(), DvkError(rc).c_str());
+    std::exit(kExitFail);
+  }
+}
+
+long WaitForEndpoint(int dcid, int nr, long timeout_ms) {
+  const long long deadline = NowNs() + timeout_ms * 1000000LL;
+  for (;;) {
+    proc_usr_t p{};
+    long rc = dvk_getprocinfo(dcid, nr, &p);
+    if (rc < 0) return rc;
+    if ((p.p_rts_flags & SLOT_FREE) == 0) return 0;
+    if (NowNs() >= deadline) return EDVSTIMEDOUT;
+    usleep(5000);
+  }
+}
+
+long long NowNs() {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+}  // namespace vdvk::tools

@@ -1,0 +1,137 @@
+// ftp_test.cc - m3ftpd's request handling against a hostile or broken client:
+// short puts, overruns, out-of-order offsets and oversized names, over real
+// vcopy between processes.
+#include <dirent.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "proxies/m3ftp/ftp_proto.h"
+#include "proxies/m3ftp/ftp_server.h"
+#include "tests/integration/harness.h"
+
+namespace vdvk::itest {
+namespace {
+
+namespace fp = tools::ftpproto;
+constexpr int kServer = 12, kClient = 42;
+
+class FtpTest : public DvkProcTest {
+ protected:
+  void SetUp() override {
+    DvkProcTest::SetUp();
+    char templ[] = "/tmp/vdvk-ftptest.XXXXXX";
+    ASSERT_NE(mkdtemp(templ), nullptr);
+    char real[PATH_MAX];
+    ASSERT_NE(realpath(templ, real), nullptr);
+    root_ = real;
+  }
+  void TearDown() override {
+    DvkProcTest::TearDown();
+    std::string cmd = "rm -rf '" + root_ + "'";
+    EXPECT_EQ(system(cmd.c_str()), 0);
+  }
+  // Names in the root, to check nothing partial was left behind.
+  std::vector<std::string> Listing() {
+    std::vector<std::string> names;
+    DIR* d = opendir(root_.c_str());
+    while (dirent* e = d != nullptr ? readdir(d) : nullptr)
+      if (std::strcmp(e->d_name, ".") != 0 && std::strcmp(e->d_name, "..") != 0) names.push_back(e->d_name);
+    if (d != nullptr) closedir(d);
+    return names;
+  }
+  std::string root_;
+};
+
+long Open(int type, const std::string& name, int64_t declared, message* m) {
+  *m = message{};
+  m->m_type = type;
+  m->m2_p1 = const_cast<char*>(name.data());
+  m->m2_i1 = static_cast<int>(name.size());
+  m->m2_l1 = declared;
+  return dvk_sendrec(kServer, m);
+}
+
+long Write(char* buf, int n, int64_t off, message* m) {
+  *m = message{};
+  m->m_type = fp::kWrite;
+  m->m2_p1 = buf;
+  m->m2_i2 = n;
+  m->m2_l1 = off;
+  return dvk_sendrec(kServer, m);
+}
+
+TEST_F(FtpTest, ShortPutOverrunAndBadRequestsLeaveNothingBehind) {
+  Gate bound;
+  const std::string root = root_;
+  pid_t server = Spawn([&] {
+    CHILD_EXPECT_RC(dvk_bind(0, kServer), kServer);
+    bound.Open();
+    tools::FtpServer s(kServer, root, false);
+    return s.Serve(0) == 0 ? 0 : 1;
+  });
+  ASSERT_TRUE(bound.Wait(10000));
+  pid_t client = Spawn([&] {
+    CHILD_EXPECT_RC(dvk_bind(0, kClient), kClient);
+    char data[100];
+    std::memset(data, 'x', sizeof(data));
+    message m{};
+    // Short put: 50 of 100 declared bytes, then close.
+    CHILD_EXPECT_RC(Open(fp::kOpenPut, "short.bin", 100, &m), 0);
+    CHILD_CHECK(m.m_type == 0, "open put: %d", m.m_type);
+    CHILD_EXPECT_RC(Write(data, 50, 0, &m), 0);
+    CHILD_CHECK(m.m_type == 0 && m.m2_i2 == 50, "write: %d/%d", m.m_type, m.m2_i2);
+    m = message{};
+    m.m_type = fp::kClose;
+    CHILD_EXPECT_RC(dvk_sendrec(kServer, &m), 0);
+    CHILD_CHECK(m.m_type == EDVSIO && m.m2_l1 == 50, "short close: %d after %lld bytes", m.m_type,
+                static_cast<long long>(m.m2_l1));
+    // Overrun: more than declared.
+    CHILD_EXPECT_RC(Open(fp::kOpenPut, "over.bin", 10, &m), 0);
+    CHILD_EXPECT_RC(Write(data, 11, 0, &m), 0);
+    CHILD_CHECK(m.m_type == EDVSOVERRUN, "overrun: %d", m.m_type);
+    // A failed write ends the session.
+    m = message{};
+    m.m_type = fp::kClose;
+    CHILD_EXPECT_RC(dvk_sendrec(kServer, &m), 0);
+    CHILD_CHECK(m.m_type == EDVSBADREQUEST, "close after failure: %d", m.m_type);
+    // Out-of-order offset.
+    CHILD_EXPECT_RC(Open(fp::kOpenPut, "order.bin", 100, &m), 0);
+    CHILD_EXPECT_RC(Write(data, 10, 20, &m), 0);
+    CHILD_CHECK(m.m_type == EDVSBADVALUE, "offset 20 first: %d", m.m_type);
+    // Names: too long (declared length beyond the limit), '..', NUL inside.
+    std::string longname(fp::kMaxPath + 1, 'a');
+    CHILD_EXPECT_RC(Open(fp::kOpenGet, longname, 0, &m), 0);
+    CHILD_CHECK(m.m_type == EDVSNAMETOOLONG, "long name: %d", m.m_type);
+    CHILD_EXPECT_RC(Open(fp::kOpenGet, "../x", 0, &m), 0);
+    CHILD_CHECK(m.m_type == EDVSACCES, "'..': %d", m.m_type);
+    CHILD_EXPECT_RC(Open(fp::kOpenPut, std::string("a\0b", 3), 1, &m), 0);
+    CHILD_CHECK(m.m_type == EDVSINVAL, "NUL in name: %d", m.m_type);
+    // Reads and writes without a session, unknown request types.
+    CHILD_EXPECT_RC(Write(data, 1, 0, &m), 0);
+    CHILD_CHECK(m.m_type == EDVSBADREQUEST, "write without open: %d", m.m_type);
+    m = message{};
+    m.m_type = 0x4699;
+    CHILD_EXPECT_RC(dvk_sendrec(kServer, &m), 0);
+    CHILD_CHECK(m.m_type == EDVSBADREQUEST, "unknown type: %d", m.m_type);
+    // A complete put still works afterwards.
+    CHILD_EXPECT_RC(Open(fp::kOpenPut, "good.bin", 100, &m), 0);
+    CHILD_EXPECT_RC(Write(data, 100, 0, &m), 0);
+    m = message{};
+    m.m_type = fp::kClose;
+    CHILD_EXPECT_RC(dvk_sendrec(kServer, &m), 0);
+    CHILD_CHECK(m.m_type == 0 && m.m2_l1 == 100, "good close: %d", m.m_type);
+    return 0;
+  });
+  EXPECT_EQ(Wait(client), 0);
+  Kill(server);
+  // Only the complete file exists: no short, overrun or temp files.
+  EXPECT_EQ(Listing(), std::vector<std::string>{"good.bin"});
+}
+
+}  // namespace
+}  // namespace vdvk::itest
