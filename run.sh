@@ -16,7 +16,7 @@ cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build build -j"$jobs"
 
 case "$mode" in
-  demo)  exec proxies/run-demo.sh ;;
+  demo)  exec build/bin/run-demo.sh ;;
   bench) exec build/bin/vdvk-bench ;;
   build) exit 0 ;;
   test)

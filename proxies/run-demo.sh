@@ -63,8 +63,10 @@ if [ $ready -ne 1 ]; then
   exit 1
 fi
 
+echo "run-demo.sh: host-backend --node 0 (pid $bpid) serving $sock"
 "$demo" "$@"
 status=$?
 stop_backend
+echo "run-demo.sh: host-backend stopped; demo exit status $status"
 trap - INT TERM
 exit $status

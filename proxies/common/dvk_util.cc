@@ -52,4 +52,25 @@ long long NowNs() {
   return ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
+bool AttachAndBind(const std::string& prog, int dcid, int ep) {
+  AttachOrDie(prog);
+  long rc = dvk_bind(dcid, ep);
+  if (rc < 0) {
+    std::fprintf(stderr, "%s: cannot bind endpoint %d in DC %d: %s\n", prog.c_str(), ep, dcid, DvkError(rc).c_str());
+    return false;
+  }
+  return true;
+}
+
+bool AttachWaitAndBind(const std::string& prog, int dcid, int server_ep, int ep, long wait_ms) {
+  AttachOrDie(prog);
+  long rc = WaitForEndpoint(dcid, server_ep, wait_ms);
+  if (rc < 0) {
+    std::fprintf(stderr, "%s: server endpoint %d in DC %d is not bound: %s\n", prog.c_str(), server_ep, dcid,
+                 DvkError(rc).c_str());
+    return false;
+  }
+  return AttachAndBind(prog, dcid, ep);
+}
+
 }  // namespace vdvk::tools

@@ -26,6 +26,16 @@ void AttachOrDie(const std::string& prog);
 // failing with EDVSDEADSRCDST.
 long WaitForEndpoint(int dcid, int nr, long timeout_ms);
 
+// Attaches (AttachOrDie) and binds ep in dcid. On failure prints
+// "<prog>: cannot bind endpoint <ep> in DC <dcid>: <DvkError>" and returns false.
+bool AttachAndBind(const std::string& prog, int dcid, int ep);
+
+// A client's start-up: attach, wait up to wait_ms for the server's endpoint to
+// be bound (a client started together with its server would otherwise fail
+// with EDVSDEADSRCDST), then bind ep. Prints one clear line and returns false
+// on failure.
+bool AttachWaitAndBind(const std::string& prog, int dcid, int server_ep, int ep, long wait_ms);
+
 // Monotonic clock in nanoseconds.
 long long NowNs();
 

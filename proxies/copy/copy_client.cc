@@ -91,19 +91,7 @@ int main(int argc, char** argv) {
     args.UsageError("bad value '" + dir + "' for --direction (to-client, from-client or both)");
   if (server == ep) args.UsageError("--ep and --server-ep must differ");
 
-  AttachOrDie(args.Prog());
-  long rc = WaitForEndpoint(dcid, server, wait_ms);
-  if (rc < 0) {
-    std::fprintf(stderr, "%s: server endpoint %d in DC %d is not bound: %s\n", args.Prog().c_str(), server,
-                 dcid, DvkError(rc).c_str());
-    return kExitFail;
-  }
-  rc = dvk_bind(dcid, ep);
-  if (rc < 0) {
-    std::fprintf(stderr, "%s: cannot bind endpoint %d in DC %d: %s\n", args.Prog().c_str(), ep, dcid,
-                 DvkError(rc).c_str());
-    return kExitFail;
-  }
+  if (!AttachWaitAndBind(args.Prog(), dcid, server, ep, wait_ms)) return kExitFail;
   std::vector<char> pattern(MAXCOPYLEN);
   FillPattern(pattern.data(), pattern.size(), copyproto::kSeed);
   bool ok = true;

@@ -40,13 +40,7 @@ int main(int argc, char** argv) {
   if (args.Has("max-size") && !ParseSize(args.Str("max-size", ""), 1ull << 30, &max_size))
     args.UsageError("bad value for --max-size (e.g. 4096, 64K, 1M)");
 
-  AttachOrDie(args.Prog());
-  long rc = dvk_bind(dcid, ep);
-  if (rc < 0) {
-    std::fprintf(stderr, "%s: cannot bind endpoint %d in DC %d: %s\n", args.Prog().c_str(), ep, dcid,
-                 DvkError(rc).c_str());
-    return kExitFail;
-  }
+  if (!AttachAndBind(args.Prog(), dcid, ep)) return kExitFail;
   std::vector<char> pattern(max_size), buf(max_size);
   FillPattern(pattern.data(), pattern.size(), copyproto::kSeed);
   std::printf("%s: bound ep %d in DC %d, serving up to %llu bytes per copy\n", args.Prog().c_str(), ep,
@@ -55,7 +49,7 @@ int main(int argc, char** argv) {
 
   for (int64_t served = 0; count == 0 || served < count; ++served) {
     message m{};
-    rc = dvk_receive(ANY, &m);
+    long rc = dvk_receive(ANY, &m);
     if (rc < 0) {
       std::fprintf(stderr, "%s: receive failed: %s\n", args.Prog().c_str(), DvkError(rc).c_str());
       return kExitFail;

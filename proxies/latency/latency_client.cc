@@ -29,19 +29,7 @@ int main(int argc, char** argv) {
   const long wait_ms = static_cast<long>(args.Int("wait-ms", 5000, 0, 3600000));
   if (server == ep) args.UsageError("--ep and --server-ep must differ");
 
-  AttachOrDie(args.Prog());
-  long rc = WaitForEndpoint(dcid, server, wait_ms);
-  if (rc < 0) {
-    std::fprintf(stderr, "%s: server endpoint %d in DC %d is not bound: %s\n", args.Prog().c_str(), server,
-                 dcid, DvkError(rc).c_str());
-    return kExitFail;
-  }
-  rc = dvk_bind(dcid, ep);
-  if (rc < 0) {
-    std::fprintf(stderr, "%s: cannot bind endpoint %d in DC %d: %s\n", args.Prog().c_str(), ep, dcid,
-                 DvkError(rc).c_str());
-    return kExitFail;
-  }
+  if (!AttachWaitAndBind(args.Prog(), dcid, server, ep, wait_ms)) return kExitFail;
   std::vector<long long> rtt(static_cast<size_t>(loops));
   const long long t0 = NowNs();
   for (int64_t seq = 0; seq < loops; ++seq) {
@@ -53,7 +41,7 @@ int main(int argc, char** argv) {
     m.m4_l4 = lp::PingField(seq, 4);
     m.m4_l5 = lp::PingField(seq, 5);
     const long long s = NowNs();
-    rc = dvk_sendrec(server, &m);
+    long rc = dvk_sendrec(server, &m);
     rtt[static_cast<size_t>(seq)] = NowNs() - s;
     if (rc < 0) {
       std::fprintf(stderr, "%s: sendrec %lld to %d failed: %s\n", args.Prog().c_str(),

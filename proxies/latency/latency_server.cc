@@ -21,18 +21,12 @@ int main(int argc, char** argv) {
   const int ep = static_cast<int>(args.Int("ep", lp::kDefaultServerEp, -NR_TASKS, NR_PROCS - 1));
   const int64_t count = args.Int("count", 0, 0, INT64_MAX);
 
-  AttachOrDie(args.Prog());
-  long rc = dvk_bind(dcid, ep);
-  if (rc < 0) {
-    std::fprintf(stderr, "%s: cannot bind endpoint %d in DC %d: %s\n", args.Prog().c_str(), ep, dcid,
-                 DvkError(rc).c_str());
-    return kExitFail;
-  }
+  if (!AttachAndBind(args.Prog(), dcid, ep)) return kExitFail;
   std::printf("%s: bound ep %d in DC %d\n", args.Prog().c_str(), ep, dcid);
   std::fflush(stdout);
   for (int64_t served = 0; count == 0 || served < count; ++served) {
     message m{};
-    rc = dvk_receive(ANY, &m);
+    long rc = dvk_receive(ANY, &m);
     if (rc < 0) {
       std::fprintf(stderr, "%s: receive failed: %s\n", args.Prog().c_str(), DvkError(rc).c_str());
       return kExitFail;

@@ -40,17 +40,11 @@ int main(int argc, char** argv) {
     return kExitUsage;
   }
 
-  AttachOrDie(args.Prog());
-  long rc = dvk_bind(dcid, ep);
-  if (rc < 0) {
-    std::fprintf(stderr, "%s: cannot bind endpoint %d in DC %d: %s\n", args.Prog().c_str(), ep, dcid,
-                 DvkError(rc).c_str());
-    return kExitFail;
-  }
+  if (!AttachAndBind(args.Prog(), dcid, ep)) return kExitFail;
   std::printf("%s: bound ep %d in DC %d, serving %s\n", args.Prog().c_str(), ep, dcid, real);
   std::fflush(stdout);
   FtpServer server(ep, real, args.Has("verbose"));
-  rc = server.Serve(transfers);
+  long rc = server.Serve(transfers);
   if (rc < 0) {
     std::fprintf(stderr, "%s: receive failed: %s\n", args.Prog().c_str(), DvkError(rc).c_str());
     return kExitFail;
