@@ -73,6 +73,17 @@ int Status() {
               "max_copybuf=%d max_copylen=%d\n",
               MAXPROCNAME, dvs.d_name, dvs.d_version, dvs.d_nr_dcs, dvs.d_nr_nodes, dvs.d_nr_procs, dvs.d_nr_tasks,
               dvs.d_nr_sysprocs, dvs.d_max_copybuf, dvs.d_max_copylen);
+  // Nodes: the local one always, others once they are known (attached, or
+  // members of a running DC).
+  const int nr_nodes = dvs.d_nr_nodes > 0 && dvs.d_nr_nodes <= 1024 ? dvs.d_nr_nodes : NR_NODES;
+  for (int n = 0; n < nr_nodes; ++n) {
+    node_usr_t nu{};
+    if (dvk_getnodeinfo(n, &nu) < 0) continue;
+    if (n != node && nu.n_flags == NODE_FREE && nu.n_dcs == 0) continue;
+    std::printf("node %d name=%.*s%s flags=0x%lx(%s) dcs=0x%lx sent=%lu rcvd=%lu\n", n, MAXNODENAME, nu.n_name,
+                n == node ? " local" : "", nu.n_flags, (nu.n_flags & NODE_ATTACHED) ? "ATTACHED" : "FREE", nu.n_dcs,
+                nu.n_pxsent, nu.n_pxrcvd);
+  }
   const int nr_dcs = dvs.d_nr_dcs > 0 && dvs.d_nr_dcs <= 1024 ? dvs.d_nr_dcs : NR_DCS;
   int running = 0, bound = 0;
   for (int dcid = 0; dcid < nr_dcs; ++dcid) {

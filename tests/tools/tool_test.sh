@@ -119,6 +119,7 @@ dvkctl_status)
   expect_exit 0 "$bin/dvkctl" status
   cat "$work/out"
   grep -q "^node 0 " "$work/out" || fail "no node line"
+  grep -q "^node 0 name=node0 local flags=0x2(ATTACHED) dcs=0x1 " "$work/out" || fail "no local node info line"
   grep -q "^dc 0 .*procs=221 tasks=34 sysprocs=64" "$work/out" || fail "no DC 0 line"
   grep -Eq "^proc dc=0 nr=11 ep=11 pid=$srv name=latency_serve.* flags=0x[0-9a-f]+\(RECEIVING\)" "$work/out" ||
     fail "bound endpoint 11 not listed"
