@@ -126,6 +126,7 @@ class Backend final : public EngineSink {
   // Serving
   void ServeAll();
   size_t ServeRound();
+  std::vector<uint64_t> serve_ids_;  // ServeRound's snapshot of attachment ids
   bool AnyWork();
   // Consumes the SQ of one attachment; returns entries consumed.
   size_t Serve(Attachment* a);

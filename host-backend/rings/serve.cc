@@ -58,10 +58,10 @@ bool Backend::AnyWork() {
 size_t Backend::ServeRound() {
   size_t total = 0;
   // Snapshot: serving may detach attachments (erasing from the map).
-  std::vector<uint64_t> ids;
-  ids.reserve(attachments_.size());
-  for (auto& [id, a] : attachments_) ids.push_back(id);
-  for (uint64_t id : ids)
+  // serve_ids_ is reused: this runs on every poll iteration.
+  serve_ids_.clear();
+  for (auto& [id, a] : attachments_) serve_ids_.push_back(id);
+  for (uint64_t id : serve_ids_)
     if (Attachment* a = Find(id)) total += Serve(a);
   return total;
 }
