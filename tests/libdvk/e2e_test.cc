@@ -352,4 +352,33 @@ TEST(E2eNoBackend, FailsQuicklyWithNoConn) {
   rmdir(tmpl);
 }
 
+TEST_F(E2eTest, SignalWithSaRestartDoesNotInterruptReceive) {
+  struct sigaction sa{}, old{};
+  sa.sa_handler = Noop;
+  sigemptyset(&sa.sa_mask);
+  sa.sa_flags = SA_RESTART;
+  ASSERT_EQ(sigaction(SIGUSR1, &sa, &old), 0);
+  ASSERT_EQ(dvk_bind(kDc, 18), 18);
+  const pid_t parent = getpid();
+  pid_t sender = Child([&] {
+    if (dvk_bind(kDc, 19) != 19) return 1;
+    if (!WaitFlag(18, RECEIVING)) return 2;
+    // Several signals while the parent is blocked in receive: with
+    // SA_RESTART none of them may end its call.
+    for (int i = 0; i < 5; i++) {
+      kill(parent, SIGUSR1);
+      usleep(20000);
+    }
+    message m{};
+    m.m_type = 77;
+    return dvk_send(18, &m) == 0 ? 0 : 3;
+  });
+  message m{};
+  EXPECT_EQ(dvk_receive(ANY, &m), 0);
+  EXPECT_EQ(m.m_type, 77);
+  EXPECT_EQ(m.m_source, 19);
+  EXPECT_EQ(Reap(sender), 0);
+  sigaction(SIGUSR1, &old, nullptr);
+}
+
 }  // namespace

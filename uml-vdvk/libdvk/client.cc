@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <poll.h>
+#include <signal.h>
 #include <sched.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -18,6 +19,23 @@
 
 namespace vdvk::client {
 namespace {
+
+// True when no installed handler lacks SA_RESTART. We cannot tell which
+// signal interrupted poll(), so this looks at all of them; it runs only after
+// an EINTR. Fault signals are raised by the faulting instruction and never
+// interrupt a blocked poll(); runtimes (sanitizers, JVMs) install handlers for
+// them without SA_RESTART, so they are not counted.
+bool AllCaughtSignalsRestart() {
+  for (int sig = 1; sig < NSIG; sig++) {
+    if (sig == SIGSEGV || sig == SIGBUS || sig == SIGILL || sig == SIGFPE || sig == SIGTRAP) continue;
+    struct sigaction sa;
+    if (sigaction(sig, nullptr, &sa) != 0) continue;
+    const bool caught = (sa.sa_flags & SA_SIGINFO) ? sa.sa_sigaction != nullptr
+                                                   : (sa.sa_handler != SIG_DFL && sa.sa_handler != SIG_IGN);
+    if (caught && !(sa.sa_flags & SA_RESTART)) return false;
+  }
+  return true;
+}
 
 inline uint32_t LoadAcquire(uint32_t* p) {
   return std::atomic_ref<uint32_t>(*p).load(std::memory_order_acquire);
@@ -217,7 +235,10 @@ long Client::WaitLocked(uint64_t tag, vdvk_cqe* out, bool interruptible) {
     if (r != 0) return r > 0 ? 0 : r;
     if (dead) continue;  // reported at the top of the loop
     if (prc < 0) {
-      if (err == EINTR && interruptible) return kInterrupted;
+      // poll() is never restarted by the kernel, so emulate what a DVS
+      // syscall did (-ERESTARTSYS): go on waiting when every caught signal
+      // asked for SA_RESTART, end the call with EDVSINTR otherwise.
+      if (err == EINTR && interruptible && !AllCaughtSignalsRestart()) return kInterrupted;
       if (err == EINTR) continue;
       DropLocked("poll on the doorbell failed");
       return EDVSNOTCONN;

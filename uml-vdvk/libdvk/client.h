@@ -12,10 +12,12 @@
 // pid recorded at attach, re-attaching if it changed (covers raw clone()).
 //
 // Signals: the blocking wait is poll() on the wake eventfd and the socket.
-// poll() is never restarted by SA_RESTART, so ANY caught signal interrupts a
-// blocking call: we then submit VDVK_OP_CANCEL and still wait for the
-// original request's completion, returning EDVSINTR if the cancel won and the
-// real result if the request completed first (nothing lost or duplicated).
+// poll() is never restarted by SA_RESTART, so on EINTR we restart the wait
+// ourselves when every installed handler has SA_RESTART (as a DVS syscall
+// would). Otherwise the call is interrupted: we submit VDVK_OP_CANCEL and
+// still wait for the original request's completion, returning EDVSINTR if the
+// cancel won and the real result if the request completed first (nothing
+// lost or duplicated).
 #pragma once
 
 #include <pthread.h>
