@@ -149,6 +149,10 @@ class EngineSink {
   virtual void RemoteDone(int32_t node, uint64_t id, int32_t result, const vdvk_msg* reply) {
     (void)node, (void)id, (void)result, (void)reply;
   }
+  // A forwarded op ended here before its answer came (the caller was
+  // cancelled or died): the transport should withdraw it at node `node`
+  // (Engine::WithdrawRemote there), so the message is not delivered after all.
+  virtual void CancelForward(int32_t node, uint64_t op_id) { (void)node, (void)op_id; }
 };
 
 struct EngineConfig {
@@ -210,6 +214,10 @@ class Engine {
   void RemoteResult(uint64_t op_id, int32_t result, const vdvk_msg* reply, Nanos now);
   // An operation from another node (already validated for shape).
   void SubmitRemote(const RemoteOp& op, Nanos now);
+  // That node gave up on its op `id` (its caller went away, or the call's
+  // connection dropped): if not acknowledged yet, it vanishes without being
+  // delivered and without a RemoteDone.
+  void WithdrawRemote(int32_t node, uint64_t id, Nanos now);
   // Where endpoint ep of DC dcid lives: this node's id, a remote node id, or EDVS*.
   int32_t LookupEndpoint(int32_t dcid, int32_t ep) const;
 

@@ -210,6 +210,7 @@ struct Engine::Impl {
   bool NodeUp(int32_t node) const;
   void RemoteResult(uint64_t op_id, int32_t result, const vdvk_msg* reply);
   void SubmitRemote(const RemoteOp& op, Nanos now);
+  void WithdrawRemote(int32_t node, uint64_t id);
   int32_t BindRemote(int32_t dcid, int32_t idx, int32_t ep, int32_t node, const char* name);
   int32_t LookupEndpoint(int32_t dcid, int32_t ep) const;
   bool TakeQueued(const Call& c, Dc& dc, SlotRef me, int32_t src_ep);

@@ -17,7 +17,9 @@ class LinkSink : public FakeSink {
   LinkSink(Cluster* c, int node) : cluster_(c), node_(node) {}
   void ForwardToNode(const RemoteOp& op) override;
   void RemoteDone(int32_t node, uint64_t id, int32_t result, const vdvk_msg* reply) override;
+  void CancelForward(int32_t node, uint64_t op_id) override;
   std::vector<RemoteOp> forwarded;
+  int cancels = 0;
 
  private:
   Cluster* cluster_;
@@ -66,6 +68,9 @@ class Cluster : public ::testing::Test {
     in.node = from;  // the receiver sees the sender's node
     const int to = op.node;
     Post([this, to, in] { eng[to]->SubmitRemote(in, now); });
+  }
+  void WithdrawFrom(int from, int32_t node, uint64_t id) {
+    Post([this, from, node, id] { eng[node]->WithdrawRemote(from, id, now); });
   }
   void DoneFrom(int from, int32_t node, uint64_t id, int32_t result, const vdvk_msg* reply) {
     std::optional<vdvk_msg> m;
@@ -124,6 +129,10 @@ class Cluster : public ::testing::Test {
 };
 
 void LinkSink::ForwardToNode(const RemoteOp& op) { cluster_->ForwardFrom(node_, op); }
+void LinkSink::CancelForward(int32_t node, uint64_t op_id) {
+  ++cancels;
+  cluster_->WithdrawFrom(node_, node, op_id);
+}
 void LinkSink::RemoteDone(int32_t node, uint64_t id, int32_t result, const vdvk_msg* reply) {
   cluster_->DoneFrom(node_, node, id, result, reply);
 }
@@ -282,16 +291,48 @@ TEST_F(Cluster, RemoteVcopyIsNotSupportedYet) {
   EXPECT_EQ(Run(0, Mk(kSys0, VDVK_OP_VCOPY, {SELF, 1, 16})), EDVSNOPROXY);
 }
 
-TEST_F(Cluster, ForwardedOpsCanBeCancelled) {
+TEST_F(Cluster, CancelledForwardIsWithdrawnThere) {
   const RequestId sr = Submit(0, MkMsg(kClient, VDVK_OP_SENDREC, 1, 42, 9));
+  Pump();  // queued on node 1
   eng[0]->Cancel(sr, now);
   EXPECT_EQ(Result(0, sr), EDVSINTR);
+  EXPECT_EQ(sink[0]->cancels, 1);
   Pump();
-  // The client is free to call again.
-  const RequestId sr2 = Submit(0, MkMsg(kClient, VDVK_OP_SENDREC, 1, 42, 9));
-  EXPECT_FALSE(Result(0, sr2).has_value());
+  // Withdrawn: the server never sees it.
+  EXPECT_EQ(Run(1, Mk(kServer, VDVK_OP_RECEIVE, {ANY}, TIMEOUT_NOWAIT)), EDVSAGAIN);
+  // The client is free to call again, and that call is not "busy" over there.
+  const RequestId sr2 = Submit(0, MkMsg(kClient, VDVK_OP_SENDREC, 1, 42, 10));
+  Pump();
+  const RequestId rcv = Submit(1, Mk(kServer, VDVK_OP_RECEIVE, {ANY}));
+  EXPECT_EQ(Msg(1, rcv).m1_i1, 10);
+  EXPECT_EQ(Run(1, MkMsg(kServer, VDVK_OP_REPLY, 100, 1, 11)), 0);
+  Pump();
+  EXPECT_EQ(Msg(0, sr2).m1_i1, 11);
+}
+
+TEST_F(Cluster, ClientDeathWithdrawsItsRequestInReplyPhase) {
+  Submit(1, Mk(kServer, VDVK_OP_RECEIVE, {ANY}));
+  const RequestId sr = Submit(0, MkMsg(kClient, VDVK_OP_SENDREC, 1, 42, 9));
+  Pump();  // delivered; node 1 waits for the server's answer
+  eng[0]->ProcessExited(kClient, now);
+  EXPECT_EQ(Result(0, sr), EDVSINTR);
+  Pump();
+  // The client no longer waits for an answer over there: the reply goes to
+  // node 0 as a plain reply, which finds nobody waiting.
+  const RequestId rep = Submit(1, MkMsg(kServer, VDVK_OP_REPLY, 100, 1, 1));
+  Pump();
+  EXPECT_LT(Result(1, rep).value_or(0), 0);
+}
+
+TEST_F(Cluster, AnsweredOrDownOpsAreNotCancelled) {
+  Submit(1, Mk(kServer, VDVK_OP_RECEIVE, {ANY}));
+  Submit(0, MkMsg(kClient, VDVK_OP_SENDREC, 1, 42, 9));
+  Pump();
+  EXPECT_EQ(Run(1, MkMsg(kServer, VDVK_OP_REPLY, 100, 1, 1)), 0);
+  Pump();
+  Submit(0, MkMsg(kClient, VDVK_OP_SENDREC, 1, 42, 9));
   eng[0]->SetNodeUp(1, false, now);
-  EXPECT_EQ(Result(0, sr2), EDVSNOTCONN);
+  EXPECT_EQ(sink[0]->cancels, 0);
 }
 
 }  // namespace

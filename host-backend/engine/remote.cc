@@ -73,7 +73,9 @@ void Engine::Impl::RemoteResult(uint64_t op_id, int32_t result, const vdvk_msg* 
   auto it = fwd_ops_.find(op_id);
   if (it == fwd_ops_.end()) return;  // cancelled, or its node went down first
   const int32_t idx = it->second;
-  const Request& r = pool_[idx];
+  Request& r = pool_[idx];
+  fwd_ops_.erase(it);
+  r.fwd_node = -1;  // answered: nothing to cancel over there
   if (r.kind == Kind::kSendrec && result == 0) {
     if (reply == nullptr) return Finish(idx, EDVSINVAL);  // a peer bug, not a hang
     vdvk_msg m = *reply;
@@ -94,8 +96,14 @@ void Engine::Impl::SetNodeUp(int32_t node, bool up) {
   }
   nodes_up_ &= ~bit;
   std::vector<int32_t> doomed;
-  for (const auto& [op, idx] : fwd_ops_) {
-    if (pool_[idx].fwd_node == node) doomed.push_back(idx);
+  for (auto it = fwd_ops_.begin(); it != fwd_ops_.end();) {
+    if (pool_[it->second].fwd_node != node) {
+      ++it;
+      continue;
+    }
+    doomed.push_back(it->second);
+    pool_[it->second].fwd_node = -1;  // the link is gone: nobody to cancel at
+    it = fwd_ops_.erase(it);
   }
   // Operations from that node: forget the origin first (nobody to ack), then
   // withdraw them so a queued message is not delivered after all.
@@ -109,6 +117,17 @@ void Engine::Impl::SetNodeUp(int32_t node, bool up) {
   }
   for (int32_t idx : doomed) {
     if (pool_[idx].live) Finish(idx, EDVSNOTCONN);
+  }
+}
+
+void Engine::Impl::WithdrawRemote(int32_t node, uint64_t id) {
+  // Few operations from other nodes are pending at a time: a scan is fine.
+  for (auto it = incoming_.begin(); it != incoming_.end(); ++it) {
+    if (it->second.node != node || it->second.peer_id != id) continue;
+    const RequestId rid = it->first;
+    incoming_.erase(it);  // no RemoteDone: the sender stopped listening
+    if (const int32_t* idx = ids_.Find(rid); idx != nullptr) Finish(*idx, EDVSINTR);
+    return;
   }
 }
 

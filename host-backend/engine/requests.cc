@@ -110,7 +110,10 @@ void Engine::Impl::Detach(int32_t idx) {
     }
   }
   if (r.fwd_node >= 0) {
+    // Still forwarded: it ends here without an answer (RemoteResult and a
+    // link going down clear fwd_node first), so the other node must drop it.
     fwd_ops_.erase(r.fwd_op);
+    sink_->CancelForward(r.fwd_node, r.fwd_op);
     r.fwd_node = -1;
   }
   if (const int32_t* i = ids_.Find(r.id); i != nullptr && *i == idx) ids_.Erase(r.id);

@@ -18,6 +18,9 @@ class LinkOut {
   virtual void Forward(const RemoteOp& op) = 0;
   // Acknowledge op `id` that node `node` delivered to us (LinkIn::RemoteOpArrived).
   virtual void Done(int32_t node, uint64_t id, int32_t result, const vdvk_msg* reply) = 0;
+  // Our forwarded op `op_id` ended without its answer: drop the call, so
+  // that node withdraws it.
+  virtual void Cancel(int32_t node, uint64_t op_id) = 0;
   // Answer a peer's lookup query `id` (LinkIn::LookupArrived).
   virtual void LookupDone(uint64_t id, int32_t result) = 0;
 };
@@ -29,6 +32,9 @@ class LinkIn {
   virtual void NodeState(int32_t node, bool up) = 0;
   virtual void RemoteResult(uint64_t op_id, int32_t result, const vdvk_msg* reply) = 0;
   virtual void RemoteOpArrived(const RemoteOp& op) = 0;
+  // The call that brought op `id` from `node` is gone (cancelled by the
+  // sender, or its connection dropped) before we acknowledged it.
+  virtual void RemoteOpWithdrawn(int32_t node, uint64_t id) = 0;
   virtual void LookupArrived(uint64_t id, int32_t dcid, int32_t ep) = 0;
   // After a batch of the calls above: a chance to serve the rings once.
   virtual void LinkBatchDone() = 0;

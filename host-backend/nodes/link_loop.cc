@@ -133,6 +133,13 @@ void LinkLoop::HandleCommand(Command& c) {
       waiters_.erase(it);
       break;
     }
+    case Command::kCancel: {
+      auto it = in_flight_.find(c.id);
+      if (it == in_flight_.end()) break;  // answered meanwhile
+      it->second->fulfill();
+      in_flight_.erase(it);
+      break;
+    }
     case Command::kLookupDone: {
       auto it = lookups_.find(c.id);
       if (it == lookups_.end()) break;
@@ -165,8 +172,11 @@ void LinkLoop::Forward(const RemoteOp& op) {
   EncodeOp(op, req.initOp());
   const uint64_t id = op.id;
   const bool sendrec = op.kind == RemoteKind::kSendrec;
+  auto cancel = kj::newPromiseAndFulfiller<void>();
+  in_flight_[id] = kj::mv(cancel.fulfiller);
   tasks_.add(req.send().then(
       [this, id, sendrec](capnp::Response<wire::Node::DeliverResults>&& r) {
+        in_flight_.erase(id);
         int32_t result = r.getResult();
         vdvk_msg reply;
         bool has_reply = r.hasReply() && DecodeMessage(r.getReply(), &reply);
@@ -176,9 +186,10 @@ void LinkLoop::Forward(const RemoteOp& op) {
         PostResult(id, result, sendrec && result == 0 && has_reply ? &reply : nullptr);
       },
       [this, id](kj::Exception&& e) {
+        in_flight_.erase(id);
         spdlog::debug("node links: deliver {} failed: {}", id, e.getDescription().cStr());
         PostResult(id, EDVSNOTCONN, nullptr);
-      }));
+      }).exclusiveJoin(kj::mv(cancel.promise)));  // the cancel side drops the call
 }
 
 // ---- requests from peers (NodeImpl) ----------------------------------------------
@@ -192,7 +203,19 @@ kj::Promise<Answer> LinkLoop::SubmitOp(const RemoteOp& in) {
   e.kind = Event::kOp;
   e.op = op;
   links_->PostEvent(std::move(e));
-  return kj::mv(paf.promise);
+  // Runs when the call ends either way; still waiting means the caller gave
+  // up (cancel, or its connection dropped): the engine must withdraw the op,
+  // or a message whose sender got an error would be delivered later.
+  return paf.promise.attach(kj::defer([this, id = op.id, node = op.node] {
+    auto it = waiters_.find(id);
+    if (it == waiters_.end()) return;
+    waiters_.erase(it);
+    Event w;
+    w.kind = Event::kWithdrawn;
+    w.node = node;
+    w.id = id;
+    links_->PostEvent(std::move(w));
+  }));
 }
 
 kj::Promise<int32_t> LinkLoop::Lookup(int32_t dcid, int32_t ep) {

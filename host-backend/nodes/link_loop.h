@@ -108,6 +108,8 @@ class LinkLoop final : private kj::TaskSet::ErrorHandler {
   std::map<Inbound*, std::unique_ptr<Inbound>> inbound_;
   std::unordered_map<uint64_t, Waiter> waiters_;
   std::unordered_map<uint64_t, kj::Own<kj::PromiseFulfiller<int32_t>>> lookups_;
+  // Forwarded ops in flight: fulfilling one drops its deliver() call.
+  std::unordered_map<uint64_t, kj::Own<kj::PromiseFulfiller<void>>> in_flight_;
   uint64_t next_waiter_ = 1;
   std::set<std::string> warned_;
   kj::Own<kj::PromiseFulfiller<void>> stop_;

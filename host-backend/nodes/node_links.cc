@@ -83,6 +83,14 @@ void NodeLinks::Done(int32_t node, uint64_t id, int32_t result, const vdvk_msg* 
   PostCommand(std::move(c));
 }
 
+void NodeLinks::Cancel(int32_t node, uint64_t op_id) {
+  Command c;
+  c.kind = Command::kCancel;
+  c.node = node;
+  c.id = op_id;
+  PostCommand(std::move(c));
+}
+
 void NodeLinks::LookupDone(uint64_t id, int32_t result) {
   Command c;
   c.kind = Command::kLookupDone;
@@ -108,6 +116,9 @@ void NodeLinks::OnAsync(struct ev_loop*, ev_async* w, int) {
         break;
       case Event::kOp:
         self->in_->RemoteOpArrived(e.op);
+        break;
+      case Event::kWithdrawn:
+        self->in_->RemoteOpWithdrawn(e.node, e.id);
         break;
       case Event::kLookup:
         self->in_->LookupArrived(e.id, e.dcid, e.ep);

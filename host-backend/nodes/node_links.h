@@ -48,20 +48,20 @@ struct LinkConfig {
 
 // libev -> kj
 struct Command {
-  enum Kind { kForward, kDone, kLookupDone, kStop } kind = kStop;
+  enum Kind { kForward, kDone, kCancel, kLookupDone, kStop } kind = kStop;
   RemoteOp op;             // kForward
   int32_t node = 0;        // kDone
-  uint64_t id = 0;         // kDone, kLookupDone
+  uint64_t id = 0;         // kDone, kCancel, kLookupDone
   int32_t result = 0;      // kDone, kLookupDone
   std::optional<vdvk_msg> reply;
 };
 
 // kj -> libev
 struct Event {
-  enum Kind { kNodeState, kResult, kOp, kLookup } kind = kNodeState;
-  int32_t node = 0;        // kNodeState
+  enum Kind { kNodeState, kResult, kOp, kWithdrawn, kLookup } kind = kNodeState;
+  int32_t node = 0;        // kNodeState, kWithdrawn
   bool up = false;         // kNodeState
-  uint64_t id = 0;         // kResult, kLookup
+  uint64_t id = 0;         // kResult, kWithdrawn, kLookup
   int32_t result = 0;      // kResult
   std::optional<vdvk_msg> reply;
   RemoteOp op;             // kOp
@@ -83,6 +83,7 @@ class NodeLinks final : public LinkOut {
 
   void Forward(const RemoteOp& op) override;
   void Done(int32_t node, uint64_t id, int32_t result, const vdvk_msg* reply) override;
+  void Cancel(int32_t node, uint64_t op_id) override;
   void LookupDone(uint64_t id, int32_t result) override;
 
   // Called by LinkLoop on the kj thread.

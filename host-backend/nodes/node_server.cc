@@ -62,6 +62,9 @@ class NodeImpl final : public wire::Node::Server {
     KJ_REQUIRE(ctx.getParams().hasOp(), "deliver without an op");
     const RemoteOp op = DecodeOp(ctx.getParams().getOp(), node_);
     ctx.releaseParams();
+    // A sender that gives up (cancel, death) drops the call: let that reach
+    // SubmitOp's guard so the engine withdraws the message.
+    ctx.allowCancellation();
     return loop_.SubmitOp(op).then([ctx](Answer a) mutable {
       auto r = ctx.getResults();
       r.setResult(a.result);

@@ -78,12 +78,14 @@ class Backend final : public EngineSink, public nodes::LinkIn {
   void SignalProcess(ProcKey who, int signo) override;
   void ForwardToNode(const RemoteOp& op) override;
   void RemoteDone(int32_t node, uint64_t id, int32_t result, const vdvk_msg* reply) override;
+  void CancelForward(int32_t node, uint64_t op_id) override;
 
   // Node links (backend_links.cc). `out` outlives the Backend's loop run.
   void SetLinkOut(nodes::LinkOut* out) { link_out_ = out; }
   void NodeState(int32_t node, bool up) override;
   void RemoteResult(uint64_t op_id, int32_t result, const vdvk_msg* reply) override;
   void RemoteOpArrived(const RemoteOp& op) override;
+  void RemoteOpWithdrawn(int32_t node, uint64_t id) override;
   void LookupArrived(uint64_t id, int32_t dcid, int32_t ep) override;
   void LinkBatchDone() override;
 

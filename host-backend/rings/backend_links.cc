@@ -18,6 +18,10 @@ void Backend::RemoteDone(int32_t node, uint64_t id, int32_t result, const vdvk_m
   if (link_out_ != nullptr) link_out_->Done(node, id, result, reply);
 }
 
+void Backend::CancelForward(int32_t node, uint64_t op_id) {
+  if (link_out_ != nullptr) link_out_->Cancel(node, op_id);
+}
+
 void Backend::NodeState(int32_t node, bool up) {
   spdlog::info("host-backend: node {} is {}", node, up ? "up" : "down");
   WithEngine([&] { engine_->SetNodeUp(node, up, Now()); });
@@ -29,6 +33,10 @@ void Backend::RemoteResult(uint64_t op_id, int32_t result, const vdvk_msg* reply
 
 void Backend::RemoteOpArrived(const RemoteOp& op) {
   WithEngine([&] { engine_->SubmitRemote(op, Now()); });
+}
+
+void Backend::RemoteOpWithdrawn(int32_t node, uint64_t id) {
+  WithEngine([&] { engine_->WithdrawRemote(node, id, Now()); });
 }
 
 void Backend::LookupArrived(uint64_t id, int32_t dcid, int32_t ep) {

@@ -8,7 +8,7 @@
 # test says so. Clients are node_peer processes on libdvk; $VDVK_SOCKET
 # selects their node (a unix socket works across network namespaces).
 #
-# Scenarios: sendrec notify token kill_rejoin stall garbage
+# Scenarios: sendrec notify token kill_rejoin stall withdraw garbage
 # Exit 0 when every check passed; the failing check is printed otherwise.
 set -u
 scenario=$1
@@ -198,7 +198,14 @@ kill_rejoin | stall)
 		start_backend 1
 	else
 		kill -CONT "${bpid[1]}"
-		kill -9 "$idle1_pid" # its queued request is not the point here
+		# Node 0 dropped its link, so the sendrec whose client got EDVSNOTCONN
+		# must have been withdrawn on node 1, not left for the server.
+		wait_log "$dir/b1.log" "link to node 0 .* lost" 5 || true
+		sleep 0.3
+		kill -USR1 "$idle1_pid"
+		wait "$idle1_pid"
+		grep -q "^received -61$" "$dir/idle1.log" || fail "stale request delivered after the link drop: $(cat "$dir/idle1.log")"
+		log "idle server on node 1 after the stall: $(tail -n1 "$dir/idle1.log") (nothing delivered)"
 	fi
 	wait_log "$dir/b0.log" "node 1 is up" 1 || true
 	peer_bg srv1 1 server --ep 10 --count 0
@@ -206,6 +213,21 @@ kill_rejoin | stall)
 	out=$(peer_fg 0 client --ep 102 --server 10 --node 1 --count 1000) || fail "0 -> 1 after rejoin: $out"
 	log "node 0 -> node 1 after rejoin: $out"
 	out=$(peer_fg 2 client --ep 103 --server 10 --node 1 --count 200) || fail "2 -> 1 after rejoin: $out"
+	;;
+withdraw)
+	# A client killed while its sendrec waits on another node: the request
+	# is withdrawn there (the server never receives a message from the dead).
+	peer_bg idle1 1 idle --ep 10
+	wait_log "$dir/idle1.log" ready 5 || fail "idle server not ready"
+	peer_bg hold 0 client --ep 100 --server 10 --node 1 --count 1
+	sleep 0.5
+	kill -0 "$hold_pid" 2>/dev/null || fail "client did not block: $(cat "$dir/hold.log")"
+	kill -9 "$hold_pid"
+	sleep 0.3
+	kill -USR1 "$idle1_pid"
+	wait "$idle1_pid"
+	grep -q "^received -61$" "$dir/idle1.log" || fail "dead client's request delivered: $(cat "$dir/idle1.log")"
+	log "server after the client's death: $(tail -n1 "$dir/idle1.log") (nothing delivered)"
 	;;
 garbage)
 	host=${addr[1]%:*}

@@ -3,13 +3,15 @@
 // and exits 0 when every check passed, else 1 (with the reason on stderr).
 //
 //   node_peer server --ep E [--count N] [--nodes a,b]   receive/answer N requests (0: forever)
-//   node_peer idle   --ep E [--nodes a,b]               bind and sleep (a server that never answers)
+//   node_peer idle   --ep E [--nodes a,b]               bind and sleep (a server that never answers);
+//                                                       on SIGUSR1 receive for 300 ms, print "received RC"
 //   node_peer client --ep E --server S --node K --count N [--nodes a,b] [--timeout-ms T]
 //                    [--rmt-tries N]
 //                    N sendrecs to S on node K, payload checked; prints "ok N rtt_us X"
 //                    or "error CODE after_ms M" for the first failed call
 //   node_peer notify-send --ep E --dst D --node K [--nodes a,b]
 //   node_peer notify-recv --ep E --from S [--nodes a,b]
+#include <signal.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -208,9 +210,18 @@ int main(int argc, char** argv) {
   if (int rc = Setup(a)) return rc;
   if (a.role == "server") return Server(a);
   if (a.role == "idle") {
+    // SIGUSR1: look (once, 300 ms) whether anything reached us meanwhile.
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGUSR1);
+    sigprocmask(SIG_BLOCK, &set, nullptr);
     std::printf("ready\n");
     std::fflush(stdout);
-    pause();
+    int sig = 0;
+    sigwait(&set, &sig);
+    message m;
+    long rc = dvk_receive_T(ANY, &m, 300);
+    std::printf("received %ld\n", rc);
     return 0;
   }
   if (a.role == "client") return Client(a);
