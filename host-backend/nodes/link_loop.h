@@ -30,31 +30,27 @@
 #include <unordered_map>
 
 #include "host-backend/nodes/node_links.h"
+#include "host-backend/nodes/node_server.h"
 #include "wire/node.capnp.h"
 
 namespace vdvk::nodes {
 
-struct Answer {
-  int32_t result = 0;
-  std::optional<vdvk_msg> reply;
-};
-
-class LinkLoop final : private kj::TaskSet::ErrorHandler {
+class LinkLoop final : public NodeHost, private kj::TaskSet::ErrorHandler {
  public:
   LinkLoop(const LinkConfig& cfg, NodeLinks* links, int wake_fd, Mailbox<Command>* commands);
-  ~LinkLoop() noexcept(false);
+  ~LinkLoop() noexcept(false) override;
 
   // Binds the listen address, reports through *start_error / started, then
   // runs until a kStop command.
   void Run(std::string* start_error, std::promise<void>* started);
 
-  // For NodeImpl (inbound connections).
-  const LinkConfig& config() const { return cfg_; }
-  kj::Promise<Answer> SubmitOp(const RemoteOp& op);
-  kj::Promise<int32_t> Lookup(int32_t dcid, int32_t ep);
-  // True the first time `key` is seen: a refused peer retries forever, and
-  // one warning per (host, reason) is what an operator needs.
-  bool FirstWarning(const std::string& key);
+  // NodeHost, for NodeImpl (inbound connections).
+  const LinkConfig& config() const override { return cfg_; }
+  kj::Promise<Answer> SubmitOp(const RemoteOp& op) override;
+  kj::Promise<int32_t> Lookup(int32_t dcid, int32_t ep) override;
+  // A refused peer retries forever; one warning per (host, reason) is what
+  // an operator needs.
+  bool FirstWarning(const std::string& key) override;
 
  private:
   struct Peer {

@@ -3,12 +3,13 @@
 // KJ_REQUIRE; a failed check becomes an exception for that peer's call.
 #include "host-backend/nodes/node_server.h"
 
+#include <kj/debug.h>
 #include <spdlog/spdlog.h>
 
 #include <cstring>
 
 #include "dvk/dvk.h"
-#include "host-backend/nodes/link_loop.h"
+#include "host-backend/nodes/node_links.h"
 #include "host-backend/nodes/op_codec.h"
 
 namespace vdvk::nodes {
@@ -16,7 +17,7 @@ namespace {
 
 class NodeImpl final : public wire::Node::Server {
  public:
-  NodeImpl(LinkLoop& loop, std::string address) : loop_(loop), address_(std::move(address)) {}
+  NodeImpl(NodeHost& host, std::string address) : loop_(host), address_(std::move(address)) {}
 
  protected:
   kj::Promise<void> hello(HelloContext ctx) override {
@@ -91,15 +92,15 @@ class NodeImpl final : public wire::Node::Server {
   }
 
  private:
-  LinkLoop& loop_;
+  NodeHost& loop_;
   std::string address_;
   int32_t node_ = -1;  // the peer's node id once hello succeeded
 };
 
 }  // namespace
 
-kj::Own<wire::Node::Server> MakeNodeServer(LinkLoop& loop, std::string address) {
-  return kj::heap<NodeImpl>(loop, std::move(address));
+kj::Own<wire::Node::Server> MakeNodeServer(NodeHost& host, std::string address) {
+  return kj::heap<NodeImpl>(host, std::move(address));
 }
 
 }  // namespace vdvk::nodes
