@@ -267,6 +267,8 @@ struct Engine::Impl {
   // Node links. Maps on these paths may allocate: a remote operation costs a
   // network round trip anyway.
   uint64_t nodes_up_ = 0;                             // bit n: a link to node n is up
+  uint64_t node_sent_[64] = {};                       // ops forwarded to node n (getnodeinfo)
+  uint64_t node_rcvd_[64] = {};                       // ops received from node n
   uint64_t next_fwd_op_ = 1;
   std::unordered_map<uint64_t, int32_t> fwd_ops_;     // our forwarded op id -> pool index
   struct Incoming {

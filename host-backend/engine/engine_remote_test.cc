@@ -287,6 +287,26 @@ TEST_F(Cluster, ServerDeathReachesRemoteClient) {
   EXPECT_EQ(Result(0, sr), EDVSSRCDIED);
 }
 
+TEST_F(Cluster, NodeInfoShowsLinkAndTraffic) {
+  auto info = [&](int n, int32_t node) {
+    const RequestId id = Submit(n, Mk(P(1), VDVK_OP_GETNODEINFO, {node}));
+    vdvk_node_info out{};
+    for (const Done& d : sink[n]->done) {
+      if (d.id == id && d.result == 0 && d.out.size() == sizeof(out)) std::memcpy(&out, d.out.data(), sizeof(out));
+    }
+    return out;
+  };
+  EXPECT_EQ(info(0, 1).flags, uint64_t{NODE_ATTACHED});
+  EXPECT_EQ(info(0, 2).flags, 0u);
+  Submit(1, Mk(kServer, VDVK_OP_RECEIVE, {ANY}));
+  Submit(0, MkMsg(kClient, VDVK_OP_SENDREC, 1, 42, 9));
+  Pump();
+  EXPECT_EQ(info(0, 1).pxsent, 1u);
+  EXPECT_EQ(info(1, 0).pxrcvd, 1u);
+  eng[0]->SetNodeUp(1, false, now);
+  EXPECT_EQ(info(0, 1).flags, 0u);
+}
+
 TEST_F(Cluster, RemoteVcopyIsNotSupportedYet) {
   EXPECT_EQ(Run(0, Mk(kSys0, VDVK_OP_VCOPY, {SELF, 1, 16})), EDVSNOPROXY);
 }

@@ -40,6 +40,7 @@ void Engine::Impl::Forward(const Call& c, SlotRef me, int32_t dst_idx, RemoteKin
   r.fwd_op = next_fwd_op_++;
   r.fwd_dst = dst.ep;
   fwd_ops_[r.fwd_op] = idx;
+  ++node_sent_[static_cast<size_t>(dst.nodeid)];
 
   Slot& self = dc.slots[me.idx];
   if (k != Kind::kForward) {
@@ -159,6 +160,7 @@ void Engine::Impl::SubmitRemote(const RemoteOp& op, Nanos now) {
   if (op.node < 0 || op.node >= cfg_.nr_nodes || op.node == cfg_.node_id) {
     return Done(c, EDVSBADNODEID);
   }
+  ++node_rcvd_[static_cast<size_t>(op.node)];
   if (op.dcid < 0 || op.dcid >= cfg_.nr_dcs) return Done(c, EDVSBADDCID);
   Dc& dc = dcs_[op.dcid];
   if (!dc.running) return Done(c, EDVSDCNOTRUN);
