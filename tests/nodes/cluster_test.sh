@@ -8,7 +8,7 @@
 # test says so. Clients are node_peer processes on libdvk; $VDVK_SOCKET
 # selects their node (a unix socket works across network namespaces).
 #
-# Scenarios: sendrec notify token kill_rejoin stall withdraw garbage
+# Scenarios: sendrec notify token kill_rejoin stall withdraw garbage (+ latency, by hand)
 # Exit 0 when every check passed; the failing check is printed otherwise.
 set -u
 scenario=$1
@@ -143,6 +143,15 @@ sendrec)
 	wait "$c2_pid" || fail "2 -> 1: $(cat "$dir/c2.log")"
 	log "node 0 -> node 1 (concurrent): $(cat "$dir/c0.log")"
 	log "node 2 -> node 1 (concurrent): $(cat "$dir/c2.log")"
+	;;
+latency)
+	# Not a ctest: one client alone, for the cross-node round trip figure.
+	peer_bg srv1 1 server --ep 10 --count 0
+	wait_log "$dir/srv1.log" ready 5 || fail "server not ready"
+	for run in 1 2 3; do
+		out=$(peer_fg 0 client --ep $((100 + run)) --server 10 --node 1 --count 10000) || fail "$out"
+		log "run $run: node 0 -> node 1 sendrec: $out"
+	done
 	;;
 notify)
 	peer_bg rcv 2 notify-recv --ep 12 --from 5
