@@ -141,10 +141,8 @@ int32_t Engine::Impl::BindRemote(int32_t dcid, int32_t idx, int32_t ep, int32_t 
   s.ep = ep;
   s.owner = RemoteKey(dcid, idx);
   s.nodeid = node;
-  if (name != nullptr) {
-    std::memcpy(s.name, name, sizeof(s.name));
-    s.name[sizeof(s.name) - 1] = '\0';
-  }
+  // name may be a short literal or a 16-byte field: copy up to its NUL only.
+  if (name != nullptr) std::memcpy(s.name, name, strnlen(name, sizeof(s.name) - 1));
   WakeBindWaiters(dcid, idx);
   return ep;
 }

@@ -78,6 +78,10 @@ start_backend() {
 		--heartbeat-ms $HB_MS --dead-ms $DEAD_MS --poll-us 20)
 	for j in 0 1 2; do [ "$j" != "$i" ] && cmd+=(--peer "$j=${addr[$j]}"); done
 	cmd+=("$@")
+	# A restarted node appends to its log and finds its old socket file:
+	# wait for one more "ready" line than before.
+	local before
+	before=$(grep -c "ready on" "$dir/b$i.log" 2>/dev/null)
 	if [ $use_ns = 1 ]; then
 		ip netns exec "${ns[$i]}" "${cmd[@]}" >>"$dir/b$i.log" 2>&1 &
 	else
@@ -85,7 +89,7 @@ start_backend() {
 	fi
 	bpid[$i]=$!
 	for _ in $(seq 500); do
-		[ -S "$sock" ] && grep -q "ready on" "$dir/b$i.log" && return 0
+		[ "$(grep -c "ready on" "$dir/b$i.log")" -gt "${before:-0}" ] && return 0
 		kill -0 "${bpid[$i]}" 2>/dev/null || fail "backend $i exited at start"
 		sleep 0.01
 	done
