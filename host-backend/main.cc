@@ -8,10 +8,12 @@
 #include <csignal>
 #include <cstdio>
 #include <cstring>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "host-backend/engine/engine.h"
+#include "host-backend/nodes/node_links.h"
 #include "host-backend/rings/backend.h"
 #include "host-backend/rings/instance_lock.h"
 #include "host-backend/rings/options.h"
@@ -92,6 +94,25 @@ int main(int argc, char** argv) {
     if (!backend.Listen(&error)) {
       spdlog::error("host-backend: {}", error);
       return 1;
+    }
+    // Declared after the backend: stopped (thread joined) before it goes.
+    std::unique_ptr<vdvk::nodes::NodeLinks> links;
+    if (!opt.listen.empty() || !opt.peers.empty()) {
+      vdvk::nodes::LinkConfig lc;
+      lc.node_id = *opt.node;
+      lc.nr_nodes = ec.nr_nodes;
+      lc.node_name = "node" + std::to_string(*opt.node);
+      lc.listen = opt.listen;
+      for (const auto& p : opt.peers) lc.peers.push_back({p.id, p.address});
+      lc.token = opt.token;
+      lc.heartbeat_ms = opt.heartbeat_ms;
+      lc.dead_ms = opt.dead_ms;
+      links = std::make_unique<vdvk::nodes::NodeLinks>(lc, loop, &backend);
+      backend.SetLinkOut(links.get());
+      if (!links->Start(&error)) {
+        spdlog::error("host-backend: {}", error);
+        return 1;
+      }
     }
     rc = backend.Run();
   }

@@ -47,7 +47,9 @@ void Engine::Impl::DoBind(const Call& c) {
       if (nodeid == cfg_.node_id || nodeid < 0 || nodeid >= cfg_.nr_nodes) {
         return Done(c, EDVSBADNODEID);
       }
-      return Done(c, EDVSNOPROXY);  // seam: needs a link to that node
+      if (!NodeUp(nodeid)) return Done(c, EDVSNOPROXY);
+      if (!((dcs_[dcid].nodes >> nodeid) & 1u)) return Done(c, EDVSNODCNODE);
+      return Done(c, BindRemote(dcid, idx, ep, nodeid, c.name));
     case BKUP_BIND:
     case REPLICA_BIND:
       return Done(c, EDVSNOSYS);
@@ -106,9 +108,8 @@ void Engine::Impl::FreeSlot(int32_t dcid, int32_t idx, int32_t owner_err) {
       ++i;
     }
   }
-  if (local) {
-    if (int32_t p = PendingOf(owner); p >= 0) Finish(p, owner_err);
-  }
+  // A REMOTE slot's owner key holds the pending operation from its node.
+  if (int32_t p = PendingOf(owner); p >= 0) Finish(p, owner_err);
   while (dc.slots[idx].q_head >= 0) Finish(dc.slots[idx].q_head, EDVSDSTDIED);
   for (Slot& peer : dc.slots) {
     if (peer.req >= 0 && (peer.rts & RECEIVING) && !(peer.rts & SENDING) && peer.getfrom == ep) {

@@ -33,7 +33,7 @@ void Engine::Impl::Done(const Call& c, int32_t result, std::span<const uint8_t> 
   comp.id = c.id;
   comp.result = result;
   comp.out = out;
-  sink_->Complete(comp);
+  Emit(comp);
 }
 
 void Engine::Impl::DoneMsg(const Call& c, const vdvk_msg& m) {
@@ -41,7 +41,7 @@ void Engine::Impl::DoneMsg(const Call& c, const vdvk_msg& m) {
   comp.id = c.id;
   comp.result = 0;
   comp.msg = &m;
-  sink_->Complete(comp);
+  Emit(comp);
 }
 
 const SlotRef* Engine::Impl::BoundSlot(ProcKey k) const {
@@ -146,6 +146,16 @@ void Engine::Cancel(RequestId id, Nanos) { impl_->Cancel(id); }
 void Engine::VcopyDone(RequestId id, int32_t result, Nanos) { impl_->VcopyDone(id, result); }
 void Engine::ProcessExited(ProcKey who, Nanos) { impl_->ProcessExited(who); }
 void Engine::DomainGone(uint32_t domain, Nanos) { impl_->DomainGone(domain); }
+void Engine::SetNodeUp(int32_t node, bool up, Nanos) { impl_->SetNodeUp(node, up); }
+bool Engine::NodeUp(int32_t node) const { return impl_->NodeUp(node); }
+void Engine::RemoteResult(uint64_t op_id, int32_t result, const vdvk_msg* reply, Nanos) {
+  impl_->RemoteResult(op_id, result, reply);
+}
+void Engine::SubmitRemote(const RemoteOp& op, Nanos now) { impl_->SubmitRemote(op, now); }
+void Engine::WithdrawRemote(int32_t node, uint64_t id, Nanos) { impl_->WithdrawRemote(node, id); }
+int32_t Engine::LookupEndpoint(int32_t dcid, int32_t ep) const {
+  return impl_->LookupEndpoint(dcid, ep);
+}
 void Engine::Tick(Nanos now) { impl_->Tick(now); }
 std::optional<Nanos> Engine::NextDeadline() const { return impl_->NextDeadline(); }
 const EngineCounters& Engine::counters() const { return impl_->counters_; }

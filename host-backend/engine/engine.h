@@ -98,6 +98,36 @@ struct VcopyGrant {
   uint32_t bytes = 0;
 };
 
+// Node links (remote endpoints). An operation whose target is a REMOTE slot
+// leaves through EngineSink::ForwardToNode and its caller stays blocked until
+// the transport reports Engine::RemoteResult: DVK's "a remote send blocks
+// until the remote node acknowledges delivery". Operations from other nodes
+// enter through Engine::SubmitRemote and end in EngineSink::RemoteDone once
+// the local receiver took them (that is the acknowledgement).
+//
+// sendrec is one forwarded operation: the remote node acknowledges it only
+// when the server's answer (reply, or a send/sendrec to the client) exists,
+// and that answer travels back with the result. So a round trip costs one
+// request/response on the link, and no answer can overtake its request.
+enum class RemoteKind : uint8_t { kSend = 0, kSendrec = 1, kReply = 2, kNotify = 3 };
+
+struct RemoteOp {
+  uint64_t id = 0;          // ForwardToNode: chosen by the engine; SubmitRemote: by the transport
+  int32_t node = -1;        // the other node (destination of a forward, source of a submit)
+  RemoteKind kind = RemoteKind::kSend;
+  int32_t dcid = 0;
+  int32_t src_ep = 0;      // the sender (its node's local endpoint)
+  int32_t dst_ep = 0;      // the target (bound locally on the receiving node)
+  int64_t timeout_ms = -1;  // send/sendrec: applied by the receiving node
+  int32_t notify_src = 0;   // notify: the caller's src_nr argument (SELF, HARDWARE or an nr)
+  int32_t notify_value = 0; // notify: NOTIFY_ARG
+  vdvk_msg msg{};           // send/sendrec/reply
+};
+
+// RequestIds with this bit set are the engine's own (operations from other
+// nodes); transports must choose ids below it.
+inline constexpr RequestId kEngineRequestBit = RequestId{1} << 63;
+
 // Where engine output goes. Calls happen synchronously from inside Engine
 // methods; implementations must not call back into the Engine re-entrantly.
 class EngineSink {
@@ -110,6 +140,19 @@ class EngineSink {
   virtual void ProcessBound(ProcKey who) = 0;
   // DVS sends SIGTERM to a local process unbound by another one.
   virtual void SignalProcess(ProcKey who, int signo) = 0;
+  // Send op to op.node; answer with Engine::RemoteResult(op.id, ...). Only
+  // called for nodes the transport marked up (SetNodeUp), so a transport
+  // without node links never sees it.
+  virtual void ForwardToNode(const RemoteOp& op) { (void)op; }
+  // An operation from SubmitRemote is finished: tell node `node` that its op
+  // `id` ended with `result`; `reply` is the answer to a sendrec.
+  virtual void RemoteDone(int32_t node, uint64_t id, int32_t result, const vdvk_msg* reply) {
+    (void)node, (void)id, (void)result, (void)reply;
+  }
+  // A forwarded op ended here before its answer came (the caller was
+  // cancelled or died): the transport should withdraw it at node `node`
+  // (Engine::WithdrawRemote there), so the message is not delivered after all.
+  virtual void CancelForward(int32_t node, uint64_t op_id) { (void)node, (void)op_id; }
 };
 
 struct EngineConfig {
@@ -160,6 +203,24 @@ class Engine {
   void ProcessExited(ProcKey who, Nanos now);
   // Every process of a domain is gone (a UML guest died).
   void DomainGone(uint32_t domain, Nanos now);
+  // ---- node links (see RemoteOp) ----
+  // A link to `node` came up or went down. Down: every operation waiting on
+  // that node (forwarded, or received from it and not yet taken) ends with
+  // EDVSNOTCONN; its REMOTE slots stay, but traffic to them fails with
+  // EDVSNOPROXY until the node is up again.
+  void SetNodeUp(int32_t node, bool up, Nanos now);
+  bool NodeUp(int32_t node) const;
+  // The answer to a ForwardToNode op (unknown or stale ids are ignored).
+  void RemoteResult(uint64_t op_id, int32_t result, const vdvk_msg* reply, Nanos now);
+  // An operation from another node (already validated for shape).
+  void SubmitRemote(const RemoteOp& op, Nanos now);
+  // That node gave up on its op `id` (its caller went away, or the call's
+  // connection dropped): if not acknowledged yet, it vanishes without being
+  // delivered and without a RemoteDone.
+  void WithdrawRemote(int32_t node, uint64_t id, Nanos now);
+  // Where endpoint ep of DC dcid lives: this node's id, a remote node id, or EDVS*.
+  int32_t LookupEndpoint(int32_t dcid, int32_t ep) const;
+
   // Expire deadlines <= now (EDVSTIMEDOUT).
   void Tick(Nanos now);
   // Earliest pending deadline, if any (for the transport's timer).

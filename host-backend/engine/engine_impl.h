@@ -32,6 +32,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "dvk/dvk.h"
@@ -117,7 +118,19 @@ struct SlotRef {
   bool valid() const { return dc >= 0; }
 };
 
-enum class Kind : uint8_t { kSend, kSendrec, kReceive, kRcvrqst, kVcopy, kWaitBind, kWaitUnbind };
+// kForward: a reply or notify sent to another node, waiting for its ack (it
+// holds no slot state: the caller is not blocked in IPC by DVK's rules).
+enum class Kind : uint8_t {
+  kSend, kSendrec, kReceive, kRcvrqst, kVcopy, kWaitBind, kWaitUnbind, kForward
+};
+
+// The owner key of a REMOTE slot: such slots take part in IPC like local ones
+// (their pending operations from the other node are Requests of this key), but
+// are never in bound_. Domains this high are never a transport's.
+inline constexpr uint32_t kRemoteDomainBase = 0xff000000u;
+inline ProcKey RemoteKey(int32_t dc, int32_t idx) {
+  return ProcKey{kRemoteDomainBase + static_cast<uint32_t>(dc), idx};
+}
 
 struct Request {
   bool live = false;
@@ -139,6 +152,11 @@ struct Request {
   SlotRef vsrc, vdst;
   ProcKey vsrc_owner, vdst_owner;
   uint32_t bytes = 0;
+  // Forwarded to another node (ForwardToNode): which node, our op id, and
+  // the endpoint whose answer a sendrec waits for.
+  int32_t fwd_node = -1;
+  uint64_t fwd_op = 0;
+  int32_t fwd_dst = 0;
 };
 
 struct HeapEntry {
@@ -183,6 +201,18 @@ struct Engine::Impl {
   void DoSend(const Call& c, SlotRef me, Nanos now, bool sendrec);
   void DoReceive(const Call& c, SlotRef me, Nanos now, bool rcvrqst);
   void DoReply(const Call& c, SlotRef me);
+  bool WaitsForAnswerFrom(const Slot& s, int32_t from_ep) const;
+
+  // ---- remote.cc: node links ----
+  void Emit(const Completion& comp);
+  void Forward(const Call& c, SlotRef me, int32_t dst_idx, RemoteKind kind, Nanos now);
+  void SetNodeUp(int32_t node, bool up);
+  bool NodeUp(int32_t node) const;
+  void RemoteResult(uint64_t op_id, int32_t result, const vdvk_msg* reply);
+  void SubmitRemote(const RemoteOp& op, Nanos now);
+  void WithdrawRemote(int32_t node, uint64_t id);
+  int32_t BindRemote(int32_t dcid, int32_t idx, int32_t ep, int32_t node, const char* name);
+  int32_t LookupEndpoint(int32_t dcid, int32_t ep) const;
   bool TakeQueued(const Call& c, Dc& dc, SlotRef me, int32_t src_ep);
 
   // ---- notify.cc ----
@@ -234,6 +264,20 @@ struct Engine::Impl {
   std::vector<HeapEntry> heap_;
   size_t timed_live_ = 0;  // live requests with a deadline (all have a heap entry)
   uint64_t next_seq_ = 1;
+  // Node links. Maps on these paths may allocate: a remote operation costs a
+  // network round trip anyway.
+  uint64_t nodes_up_ = 0;                             // bit n: a link to node n is up
+  uint64_t node_sent_[64] = {};                       // ops forwarded to node n (getnodeinfo)
+  uint64_t node_rcvd_[64] = {};                       // ops received from node n
+  uint64_t next_fwd_op_ = 1;
+  std::unordered_map<uint64_t, int32_t> fwd_ops_;     // our forwarded op id -> pool index
+  struct Incoming {
+    int32_t node;
+    uint64_t peer_id;
+  };
+  std::unordered_map<RequestId, Incoming> incoming_;  // engine request id -> its origin
+  RequestId next_incoming_ = 1;
+  bool from_remote_ = false;  // inside SubmitRemote: never forward again (no multi-hop)
 };
 
 }  // namespace vdvk

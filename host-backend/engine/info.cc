@@ -93,6 +93,15 @@ void Engine::Impl::DoGetNodeInfo(const Call& c) {
   if (nodeid == cfg_.node_id) {
     out.flags = NODE_ATTACHED;
     CopyName(out.name, cfg_.node_name);
+  } else if (NodeUp(nodeid)) {
+    // DVS shows a node with a running proxy pair as attached; the link is ours.
+    out.flags = NODE_ATTACHED;
+    out.proxies = nodeid;
+    CopyName(out.name, "node" + std::to_string(nodeid));
+  }
+  if (nodeid != cfg_.node_id) {
+    out.pxsent = node_sent_[static_cast<size_t>(nodeid)];
+    out.pxrcvd = node_rcvd_[static_cast<size_t>(nodeid)];
   }
   for (const Dc& dc : dcs_) {
     if (dc.running && ((dc.nodes >> nodeid) & 1u)) out.dcs |= uint64_t{1} << dc.id;

@@ -13,18 +13,24 @@ Engine::Impl::Target Engine::Impl::Resolve(const Dc& dc, int32_t ep, int32_t sel
   const Slot& s = dc.slots[idx];
   if (s.state == SlotState::kFree) return {free_err, -1};
   if (s.ep != ep) return {EDVSENDPOINT, -1};
-  // Seam for node links: a remote slot's traffic will be forwarded here.
-  if (s.state == SlotState::kRemote) return {EDVSNOPROXY, -1};
+  // A REMOTE slot resolves too: the caller either forwards to its node or,
+  // when the remote process waits for an answer from the caller, delivers here.
   return {0, idx};
 }
 
 bool Engine::Impl::CanDeliver(const Slot& s, int32_t from_ep) const {
-  return s.state == SlotState::kLocal && s.req >= 0 && (s.rts & RECEIVING) &&
+  // A REMOTE slot has a request only while its sendrec from the other node
+  // waits for the answer (reply phase): delivering to it acknowledges that sendrec.
+  return s.state != SlotState::kFree && s.req >= 0 && (s.rts & RECEIVING) &&
          !(s.rts & SENDING) && (s.getfrom == ANY || s.getfrom == from_ep);
 }
 
 // Follows who-waits-for-whom from the target. The walk is bounded by the slot
 // count so a (corrupt) cycle not through the caller cannot loop forever.
+bool Engine::Impl::WaitsForAnswerFrom(const Slot& s, int32_t from_ep) const {
+  return s.req >= 0 && (s.rts & RECEIVING) && !(s.rts & SENDING) && s.getfrom == from_ep;
+}
+
 bool Engine::Impl::WouldDeadlock(const Dc& dc, int32_t caller_idx, int32_t target_idx) const {
   int32_t cur = target_idx;
   for (int32_t steps = 0; steps <= dc.nr_slots(); ++steps) {
@@ -60,6 +66,9 @@ void Engine::Impl::DoSend(const Call& c, SlotRef me, Nanos now, bool sendrec) {
   if (t.err != 0) return Done(c, t.err);
   if (t.idx == me.idx) return Done(c, EDVSENDPOINT);
   Slot& dst = dc.slots[t.idx];
+  if (dst.state == SlotState::kRemote && !CanDeliver(dst, self.ep)) {
+    return Forward(c, me, t.idx, sendrec ? RemoteKind::kSendrec : RemoteKind::kSend, now);
+  }
 
   if (CanDeliver(dst, self.ep)) {
     DeliverTo(dst, self, c.msg, self.ep);
@@ -119,7 +128,7 @@ bool Engine::Impl::TakeQueued(const Call& c, Dc& dc, SlotRef me, int32_t src_ep)
   if (!sendrec) {
     Completion done;
     done.id = sender_id;
-    sink_->Complete(done);
+    Emit(done);
   }
   return true;
 }
@@ -139,7 +148,8 @@ void Engine::Impl::DoReceive(const Call& c, SlotRef me, Nanos now, bool rcvrqst)
     // A free source is only an error once nothing pending from it is left
     // (a notification may name any nr, bound or not).
     if (s.state != SlotState::kFree && s.ep != src) return Done(c, EDVSENDPOINT);
-    if (s.state == SlotState::kRemote) return Done(c, EDVSNOPROXY);
+    // From a remote source the message arrives as an operation from its node.
+    if (s.state == SlotState::kRemote && !NodeUp(s.nodeid)) return Done(c, EDVSNOPROXY);
   }
   if (self.wakeup) {
     self.wakeup = false;
@@ -167,10 +177,13 @@ void Engine::Impl::DoReply(const Call& c, SlotRef me) {
   if (t.err != 0) return Done(c, t.err);
   if (t.idx == me.idx) return Done(c, EDVSENDPOINT);
   Slot& dst = dc.slots[t.idx];
-  // Reply never blocks: the client must already wait for us.
-  if (dst.req < 0 || !(dst.rts & RECEIVING) || (dst.rts & SENDING) || dst.getfrom != self.ep) {
-    return Done(c, EDVSPROCSTS);
+  const bool waits = WaitsForAnswerFrom(dst, self.ep);
+  // The other node checks that its process waits for us.
+  if (dst.state == SlotState::kRemote && !waits) {
+    return Forward(c, me, t.idx, RemoteKind::kReply, Nanos{0});
   }
+  // Reply never blocks: the client must already wait for us.
+  if (!waits) return Done(c, EDVSPROCSTS);
   DeliverTo(dst, self, c.msg, self.ep);
   Done(c, 0);
 }

@@ -50,6 +50,10 @@ void Engine::Impl::DoNotify(const Call& c, SlotRef me, Nanos now) {
   const Target t = Resolve(dc, c.arg[1], self.ep, EDVSDSTDIED);
   if (t.err != 0) return Done(c, t.err);
   if (t.idx == me.idx) return Done(c, EDVSENDPOINT);
+  // The destination's node decides whether it is a system process.
+  if (dc.slots[t.idx].state == SlotState::kRemote) {
+    return Forward(c, me, t.idx, RemoteKind::kNotify, now);
+  }
   if (!dc.IsSystem(t.idx)) return Done(c, EDVSTRAPDENIED);
   Slot& dst = dc.slots[t.idx];
 

@@ -97,6 +97,8 @@ void Engine::Impl::Detach(int32_t idx) {
     case Kind::kVcopy:
       ClearOnCopy(r);
       break;
+    case Kind::kForward:
+      break;
     case Kind::kWaitBind:
     case Kind::kWaitUnbind: {
       auto it = std::find(waiters_.begin(), waiters_.end(), idx);
@@ -106,6 +108,13 @@ void Engine::Impl::Detach(int32_t idx) {
       }
       break;
     }
+  }
+  if (r.fwd_node >= 0) {
+    // Still forwarded: it ends here without an answer (RemoteResult and a
+    // link going down clear fwd_node first), so the other node must drop it.
+    fwd_ops_.erase(r.fwd_op);
+    sink_->CancelForward(r.fwd_node, r.fwd_op);
+    r.fwd_node = -1;
   }
   if (const int32_t* i = ids_.Find(r.id); i != nullptr && *i == idx) ids_.Erase(r.id);
   if (const int32_t* i = by_proc_.Find(r.caller); i != nullptr && *i == idx) by_proc_.Erase(r.caller);
@@ -126,7 +135,7 @@ void Engine::Impl::Finish(int32_t idx, int32_t result, const vdvk_msg* msg) {
   comp.id = id;
   comp.result = result;
   comp.msg = msg;
-  sink_->Complete(comp);
+  Emit(comp);
 }
 
 void Engine::Impl::PruneHeap() {

@@ -13,7 +13,10 @@ void Engine::Impl::DoVcopy(const Call& c, SlotRef me) {
 
   auto party = [&](int32_t ep, int32_t free_err) -> Target {
     if (ep == SELF || ep == self.ep) return {0, me.idx};
-    return Resolve(dc, ep, self.ep, free_err);
+    Target t = Resolve(dc, ep, self.ep, free_err);
+    // Remote vcopy (a chunk stream on the link) is not implemented yet.
+    if (t.err == 0 && dc.slots[t.idx].state == SlotState::kRemote) t = {EDVSNOPROXY, -1};
+    return t;
   };
   const Target src = party(c.arg[0], EDVSSRCDIED);
   if (src.err != 0) return Done(c, src.err);

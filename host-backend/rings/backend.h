@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "host-backend/engine/engine.h"
+#include "host-backend/nodes/link_api.h"
 #include "host-backend/rings/copy_executor.h"
 #include "host-backend/rings/ring_layout.h"
 #include "host-backend/rings/shared_ring.h"
@@ -57,7 +58,7 @@ struct TransportCounters {
   uint64_t poll_hits = 0;
 };
 
-class Backend final : public EngineSink {
+class Backend final : public EngineSink, public nodes::LinkIn {
  public:
   Backend(const BackendConfig& cfg, const EngineConfig& ecfg, struct ev_loop* loop);
   ~Backend() override;
@@ -75,6 +76,18 @@ class Backend final : public EngineSink {
   void StartVcopy(const VcopyGrant& g) override;
   void ProcessBound(ProcKey who) override;
   void SignalProcess(ProcKey who, int signo) override;
+  void ForwardToNode(const RemoteOp& op) override;
+  void RemoteDone(int32_t node, uint64_t id, int32_t result, const vdvk_msg* reply) override;
+  void CancelForward(int32_t node, uint64_t op_id) override;
+
+  // Node links (backend_links.cc). `out` outlives the Backend's loop run.
+  void SetLinkOut(nodes::LinkOut* out) { link_out_ = out; }
+  void NodeState(int32_t node, bool up) override;
+  void RemoteResult(uint64_t op_id, int32_t result, const vdvk_msg* reply) override;
+  void RemoteOpArrived(const RemoteOp& op) override;
+  void RemoteOpWithdrawn(int32_t node, uint64_t id) override;
+  void LookupArrived(uint64_t id, int32_t dcid, int32_t ep) override;
+  void LinkBatchDone() override;
 
  private:
   struct Attachment;
@@ -163,6 +176,7 @@ class Backend final : public EngineSink {
   ev_signal sigterm_w_;
   ev_signal sigint_w_;
   int exit_code_ = 0;
+  nodes::LinkOut* link_out_ = nullptr;
 };
 
 }  // namespace vdvk::rings

@@ -31,6 +31,14 @@ std::string Trim(const std::string& s) {
   return s.substr(b, e - b + 1);
 }
 
+// HOST:PORT, split at the last ':' (HOST may be a name or an IPv4 address).
+bool ValidHostPort(const std::string& s) {
+  const size_t colon = s.rfind(':');
+  int64_t port = 0;
+  return colon != std::string::npos && colon > 0 &&
+         ParseInt(s.substr(colon + 1), 1, 65535, &port);
+}
+
 // One setting, shared by the file and the flags. Returns "" or an error.
 std::string ApplySetting(const std::string& key, const std::string& value, Options* o) {
   int64_t v = 0;
@@ -63,6 +71,26 @@ std::string ApplySetting(const std::string& key, const std::string& value, Optio
   } else if (key == "max_copylen") {
     if (!ParseInt(value, 0, 1 << 30, &v)) return bad("expected 0..1073741824");
     o->max_copylen = static_cast<int32_t>(v);
+  } else if (key == "listen") {
+    if (!ValidHostPort(value)) return bad("expected HOST:PORT");
+    o->listen = value;
+  } else if (key == "peer") {
+    const size_t eq = value.find('=');
+    if (eq == std::string::npos || !ParseInt(value.substr(0, eq), 0, 31, &v) ||
+        !ValidHostPort(value.substr(eq + 1)))
+      return bad("expected ID=HOST:PORT with ID 0..31");
+    for (const Options::Peer& p : o->peers)
+      if (p.id == v) return bad("node id given twice");
+    o->peers.push_back({static_cast<int32_t>(v), value.substr(eq + 1)});
+  } else if (key == "token") {
+    if (value.size() > 256) return bad("at most 256 bytes");
+    o->token = value;
+  } else if (key == "heartbeat_ms") {
+    if (!ParseInt(value, 10, 60000, &v)) return bad("expected 10..60000");
+    o->heartbeat_ms = static_cast<int32_t>(v);
+  } else if (key == "dead_ms") {
+    if (!ParseInt(value, 20, 600000, &v)) return bad("expected 20..600000");
+    o->dead_ms = static_cast<int32_t>(v);
   } else {
     return "unknown key '" + key + "'";
   }
@@ -72,7 +100,8 @@ std::string ApplySetting(const std::string& key, const std::string& value, Optio
 bool IsFileKey(const std::string& k) {
   return k == "node" || k == "socket" || k == "log_level" || k == "poll_us" ||
          k == "dc0_nr_procs" || k == "dc0_nr_tasks" || k == "dc0_nr_sysprocs" ||
-         k == "max_copylen";
+         k == "max_copylen" || k == "listen" || k == "peer" || k == "token" ||
+         k == "heartbeat_ms" || k == "dead_ms";
 }
 
 }  // namespace
@@ -93,6 +122,12 @@ std::string UsageText() {
          "  --poll-us N      poll rings N us after work before sleeping (default 50, 0 off)\n"
          "  --sq-entries N   default ring sizes (power of two <= 4096, default 64)\n"
          "  --cq-entries N\n"
+         "  --listen HOST:PORT     accept links from other nodes here\n"
+         "  --peer ID=HOST:PORT    link to node ID (repeatable)\n"
+         "  --token TOKEN          cluster token, the same on every node\n"
+         "  --heartbeat-ms N       link heartbeat period (default 500)\n"
+         "  --dead-ms N            a silent peer is down after N ms (default 2000)\n"
+         "  (config keys: listen, peer (repeatable), token, heartbeat_ms, dead_ms)\n"
          "  -h, --help       this text\n";
 }
 
@@ -141,6 +176,8 @@ ParseResult ParseCommandLine(const std::vector<std::string>& args, Options* out)
     static const std::pair<const char*, const char*> kFlags[] = {
         {"--node", "node"},         {"--socket", "socket"},         {"--log-level", "log_level"},
         {"--poll-us", "poll_us"},   {"--sq-entries", "sq_entries"}, {"--cq-entries", "cq_entries"},
+        {"--listen", "listen"},     {"--peer", "peer"},             {"--token", "token"},
+        {"--heartbeat-ms", "heartbeat_ms"}, {"--dead-ms", "dead_ms"},
         {"--config", ""},
     };
     const char* key = nullptr;
@@ -171,6 +208,9 @@ ParseResult ParseCommandLine(const std::vector<std::string>& args, Options* out)
   }
   if (!out->node) return {false, "--node is required"};
   if (out->socket.empty()) out->socket = DefaultSocketPath(*out->node);
+  for (const Options::Peer& p : out->peers)
+    if (p.id == *out->node) return {false, "--peer names this node's own id " + std::to_string(p.id)};
+  if (out->dead_ms <= out->heartbeat_ms) return {false, "--dead-ms must exceed --heartbeat-ms"};
   return {};
 }
 

@@ -23,6 +23,16 @@ struct Options {
   int32_t dc0_nr_tasks = 34;
   int32_t dc0_nr_sysprocs = 64;
   int32_t max_copylen = 1 << 20;
+  // Node links (host-backend/nodes). No --listen and no --peer: a lone node.
+  std::string listen;                    // HOST:PORT for links from other nodes
+  struct Peer {
+    int32_t id = 0;
+    std::string address;                 // HOST:PORT
+  };
+  std::vector<Peer> peers;               // nodes we connect to (repeatable)
+  std::string token;                     // cluster token, must match on both ends
+  int32_t heartbeat_ms = 500;            // heartbeat period
+  int32_t dead_ms = 2000;                // no answer for this long: the peer is down
   bool help = false;
 };
 

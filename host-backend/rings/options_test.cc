@@ -94,5 +94,43 @@ TEST(Options, FlagsOverrideConfigFile) {
   EXPECT_FALSE(ParseCommandLine({"--node", "1", "--config", "/nonexistent/x.conf"}, &p).ok);
 }
 
+TEST(Options, NodeLinks) {
+  Options o;
+  ASSERT_TRUE(ParseCommandLine({"--node", "1", "--listen", "127.0.0.1:7001", "--peer",
+                                "2=127.0.0.1:7002", "--peer=3=host.example:7003", "--token",
+                                "s3cret", "--heartbeat-ms", "100", "--dead-ms", "400"}, &o).ok);
+  EXPECT_EQ(o.listen, "127.0.0.1:7001");
+  ASSERT_EQ(o.peers.size(), 2u);
+  EXPECT_EQ(o.peers[0].id, 2);
+  EXPECT_EQ(o.peers[0].address, "127.0.0.1:7002");
+  EXPECT_EQ(o.peers[1].id, 3);
+  EXPECT_EQ(o.peers[1].address, "host.example:7003");
+  EXPECT_EQ(o.token, "s3cret");
+  EXPECT_EQ(o.heartbeat_ms, 100);
+  EXPECT_EQ(o.dead_ms, 400);
+
+  Options f;
+  ASSERT_TRUE(ApplyConfigText("listen = 0.0.0.0:9000\npeer = 4=10.0.0.4:9000\ntoken = t\n",
+                              "f.conf", &f).ok);
+  EXPECT_EQ(f.listen, "0.0.0.0:9000");
+  ASSERT_EQ(f.peers.size(), 1u);
+  EXPECT_EQ(f.peers[0].id, 4);
+
+  for (std::vector<std::string> bad : std::vector<std::vector<std::string>>{
+           {"--node", "1", "--listen", "nohost"},
+           {"--node", "1", "--listen", "h:0"},
+           {"--node", "1", "--listen", "h:65536"},
+           {"--node", "1", "--listen", ":80"},
+           {"--node", "1", "--peer", "2:h:1"},
+           {"--node", "1", "--peer", "32=h:1"},
+           {"--node", "1", "--peer", "1=h:1"},  // our own id
+           {"--node", "1", "--peer", "2=h:1", "--peer", "2=h:2"},
+           {"--node", "1", "--heartbeat-ms", "500", "--dead-ms", "500"},
+       }) {
+    Options x;
+    EXPECT_FALSE(ParseCommandLine(bad, &x).ok) << bad[2] << " " << bad[3];
+  }
+}
+
 }  // namespace
 }  // namespace vdvk::rings

@@ -1,0 +1,359 @@
+// engine_remote_test.cc - two engines (node 0 and node 1) wired together in
+// process: what one forwards the other receives, but only when the test pumps
+// the link, so every "still blocked until acknowledged" state is observable.
+#include <deque>
+#include <functional>
+
+#include "host-backend/engine/engine_test_util.h"
+
+namespace vdvk::test {
+namespace {
+
+class Cluster;
+
+// Records completions like FakeSink and puts link traffic on the cluster's wire.
+class LinkSink : public FakeSink {
+ public:
+  LinkSink(Cluster* c, int node) : cluster_(c), node_(node) {}
+  void ForwardToNode(const RemoteOp& op) override;
+  void RemoteDone(int32_t node, uint64_t id, int32_t result, const vdvk_msg* reply) override;
+  void CancelForward(int32_t node, uint64_t op_id) override;
+  std::vector<RemoteOp> forwarded;
+  int cancels = 0;
+
+ private:
+  Cluster* cluster_;
+  int node_;
+};
+
+class Cluster : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    for (int n = 0; n < 2; ++n) {
+      sink[n] = std::make_unique<LinkSink>(this, n);
+      EngineConfig cfg;
+      cfg.node_id = n;
+      eng[n] = std::make_unique<Engine>(cfg, sink[n].get());
+    }
+    for (int n = 0; n < 2; ++n) {
+      ASSERT_EQ(Run(n, Mk(P(1), VDVK_OP_ADDNODE, {0, 1 - n})), 0);
+      eng[n]->SetNodeUp(1 - n, true, now);
+    }
+    // Node 0: client C (user, ep 100) and system S0 (ep 5); node 1: server S (ep 1).
+    ASSERT_EQ(Run(0, Mk(kClient, VDVK_OP_BIND, {SELF_BIND, 0, 0, 100})), 100);
+    ASSERT_EQ(Run(0, Mk(kSys0, VDVK_OP_BIND, {SELF_BIND, 0, 0, 5})), 5);
+    ASSERT_EQ(Run(1, Mk(kServer, VDVK_OP_BIND, {SELF_BIND, 0, 0, 1})), 1);
+    ASSERT_EQ(Run(0, Mk(P(1), VDVK_OP_BIND, {RMT_BIND, 0, -1, 1, 1})), 1);
+  }
+  void TearDown() override {
+    for (auto& s : sink) {
+      for (const auto& [id, n] : s->times) EXPECT_EQ(n, 1) << "request " << id;
+    }
+  }
+
+ public:
+  // One direction of the link: each item runs against the other engine.
+  void Post(std::function<void()> f) { wire.push_back(std::move(f)); }
+  // Delivers everything on the wire, including what that delivery produces.
+  void Pump() {
+    while (!wire.empty()) {
+      auto f = std::move(wire.front());
+      wire.pop_front();
+      f();
+    }
+  }
+  void ForwardFrom(int from, const RemoteOp& op) {
+    sink[from]->forwarded.push_back(op);
+    RemoteOp in = op;
+    in.node = from;  // the receiver sees the sender's node
+    const int to = op.node;
+    Post([this, to, in] { eng[to]->SubmitRemote(in, now); });
+  }
+  void WithdrawFrom(int from, int32_t node, uint64_t id) {
+    Post([this, from, node, id] { eng[node]->WithdrawRemote(from, id, now); });
+  }
+  void DoneFrom(int from, int32_t node, uint64_t id, int32_t result, const vdvk_msg* reply) {
+    std::optional<vdvk_msg> m;
+    if (reply) m = *reply;
+    (void)from;
+    Post([this, node, id, result, m] { eng[node]->RemoteResult(id, result, m ? &*m : nullptr, now); });
+  }
+
+ protected:
+  static ProcKey P(int32_t pid) { return ProcKey{0, pid}; }
+  Call Mk(ProcKey who, uint32_t op, std::initializer_list<int32_t> args, int64_t to = -1) {
+    Call c;
+    c.id = next_id++;
+    c.caller = who;
+    c.op = op;
+    c.timeout_ms = to;
+    int i = 0;
+    for (int32_t a : args) c.arg[i++] = a;
+    return c;
+  }
+  Call MkMsg(ProcKey who, uint32_t op, int32_t ep, int32_t type, int32_t i1, int64_t to = -1) {
+    Call c = Mk(who, op, {ep}, to);
+    c.msg = MakeMsg(type, i1);
+    return c;
+  }
+  RequestId Submit(int n, const Call& c) {
+    eng[n]->Submit(c, now);
+    return c.id;
+  }
+  int32_t Run(int n, const Call& c) {
+    Submit(n, c);
+    auto r = Result(n, c.id);
+    EXPECT_TRUE(r.has_value()) << "op " << c.op << " on node " << n << " did not complete at once";
+    return r.value_or(INT32_MIN);
+  }
+  std::optional<int32_t> Result(int n, RequestId id) const {
+    for (const Done& d : sink[n]->done) {
+      if (d.id == id) return d.result;
+    }
+    return std::nullopt;
+  }
+  message Msg(int n, RequestId id) const {
+    for (const Done& d : sink[n]->done) {
+      if (d.id == id && d.has_msg) return AsMessage(d.msg);
+    }
+    ADD_FAILURE() << "no message for " << id;
+    return message{};
+  }
+
+  const ProcKey kClient{0, 500}, kSys0{0, 501}, kServer{0, 600}, kOther{0, 601};
+  std::unique_ptr<LinkSink> sink[2];
+  std::unique_ptr<Engine> eng[2];
+  std::deque<std::function<void()>> wire;
+  Nanos now = 1'000'000'000'000;
+  RequestId next_id = 1;
+};
+
+void LinkSink::ForwardToNode(const RemoteOp& op) { cluster_->ForwardFrom(node_, op); }
+void LinkSink::CancelForward(int32_t node, uint64_t op_id) {
+  ++cancels;
+  cluster_->WithdrawFrom(node_, node, op_id);
+}
+void LinkSink::RemoteDone(int32_t node, uint64_t id, int32_t result, const vdvk_msg* reply) {
+  cluster_->DoneFrom(node_, node, id, result, reply);
+}
+
+TEST_F(Cluster, RmtBindChecksNodeLinkAndDc) {
+  EXPECT_EQ(Run(0, Mk(P(1), VDVK_OP_BIND, {RMT_BIND, 0, -1, 2, 0})), EDVSBADNODEID);  // ourselves
+  EXPECT_EQ(Run(0, Mk(P(1), VDVK_OP_BIND, {RMT_BIND, 0, -1, 2, 3})), EDVSNOPROXY);   // no link
+  eng[0]->SetNodeUp(3, true, now);
+  EXPECT_EQ(Run(0, Mk(P(1), VDVK_OP_BIND, {RMT_BIND, 0, -1, 2, 3})), EDVSNODCNODE);  // not in DC
+  EXPECT_EQ(Run(0, Mk(P(1), VDVK_OP_BIND, {RMT_BIND, 0, -1, 1, 1})), EDVSSLOTUSED);
+  EXPECT_EQ(Run(0, Mk(P(1), VDVK_OP_BIND, {RMT_BIND, 0, -1, 100, 1})), EDVSSLOTUSED);  // local
+  EXPECT_EQ(eng[0]->LookupEndpoint(0, 1), 1);
+  EXPECT_EQ(eng[0]->LookupEndpoint(0, 100), 0);
+  EXPECT_EQ(eng[0]->LookupEndpoint(0, 7), EDVSNOTBIND);
+}
+
+TEST_F(Cluster, SendrecRoundTripCarriesPayloadBothWays) {
+  const RequestId rcv = Submit(1, Mk(kServer, VDVK_OP_RECEIVE, {ANY}));
+  const RequestId sr = Submit(0, MkMsg(kClient, VDVK_OP_SENDREC, 1, 42, 0x1234));
+  ASSERT_EQ(sink[0]->forwarded.size(), 1u);
+  EXPECT_EQ(sink[0]->forwarded[0].kind, RemoteKind::kSendrec);
+  Pump();
+  ASSERT_EQ(Result(1, rcv), 0);
+  EXPECT_EQ(Msg(1, rcv).m_source, 100);  // the remote client's endpoint
+  EXPECT_EQ(Msg(1, rcv).m_type, 42);
+  EXPECT_EQ(Msg(1, rcv).m1_i1, 0x1234);
+  EXPECT_FALSE(Result(0, sr).has_value());  // delivered, but no answer yet
+  // Node 1 now has a REMOTE slot for the client.
+  EXPECT_EQ(eng[1]->LookupEndpoint(0, 100), 0);
+
+  Call rep = MkMsg(kServer, VDVK_OP_REPLY, 100, 77, 0x4321);
+  EXPECT_EQ(Run(1, rep), 0);
+  EXPECT_FALSE(Result(0, sr).has_value());  // the answer is still on the wire
+  Pump();
+  ASSERT_EQ(Result(0, sr), 0);
+  EXPECT_EQ(Msg(0, sr).m_source, 1);
+  EXPECT_EQ(Msg(0, sr).m_type, 77);
+  EXPECT_EQ(Msg(0, sr).m1_i1, 0x4321);
+  // And a second round works (slots returned to idle on both sides).
+  const RequestId rcv2 = Submit(1, Mk(kServer, VDVK_OP_RECEIVE, {ANY}));
+  const RequestId sr2 = Submit(0, MkMsg(kClient, VDVK_OP_SENDREC, 1, 43, 2));
+  Pump();
+  EXPECT_EQ(Msg(1, rcv2).m1_i1, 2);
+  // A plain send from the server counts as the reply.
+  EXPECT_EQ(Run(1, MkMsg(kServer, VDVK_OP_SEND, 100, 78, 3)), 0);
+  Pump();
+  EXPECT_EQ(Msg(0, sr2).m1_i1, 3);
+}
+
+TEST_F(Cluster, SendrecQueuesUntilServerReceives) {
+  const RequestId sr = Submit(0, MkMsg(kClient, VDVK_OP_SENDREC, 1, 42, 9));
+  Pump();
+  EXPECT_FALSE(Result(0, sr).has_value());
+  const RequestId rcv = Submit(1, Mk(kServer, VDVK_OP_RECEIVE, {ANY}));
+  EXPECT_EQ(Msg(1, rcv).m1_i1, 9);
+  EXPECT_EQ(Run(1, MkMsg(kServer, VDVK_OP_REPLY, 100, 1, 10)), 0);
+  Pump();
+  EXPECT_EQ(Msg(0, sr).m1_i1, 10);
+}
+
+TEST_F(Cluster, SendBlocksUntilRemoteDelivery) {
+  const RequestId s = Submit(0, MkMsg(kSys0, VDVK_OP_SEND, 1, 5, 11));
+  Pump();
+  EXPECT_FALSE(Result(0, s).has_value());  // queued at node 1, not acknowledged
+  const RequestId rcv = Submit(1, Mk(kServer, VDVK_OP_RECEIVE, {5}));  // from the remote ep
+  EXPECT_EQ(Msg(1, rcv).m1_i1, 11);
+  EXPECT_EQ(Msg(1, rcv).m_source, 5);
+  Pump();
+  EXPECT_EQ(Result(0, s), 0);
+}
+
+TEST_F(Cluster, NowaitSendWithoutReceiverIsAgain) {
+  const RequestId s = Submit(0, MkMsg(kSys0, VDVK_OP_SEND, 1, 5, 11, TIMEOUT_NOWAIT));
+  Pump();
+  EXPECT_EQ(Result(0, s), EDVSAGAIN);
+}
+
+TEST_F(Cluster, NotifyAcrossNodes) {
+  const RequestId n = Submit(0, Mk(kSys0, VDVK_OP_NOTIFY, {SELF, 1, 99}));
+  EXPECT_FALSE(Result(0, n).has_value());
+  Pump();
+  EXPECT_EQ(Result(0, n), 0);  // pending on node 1 counts as accepted
+  const RequestId rcv = Submit(1, Mk(kServer, VDVK_OP_RECEIVE, {ANY}));
+  ASSERT_EQ(Result(1, rcv), 0);
+  EXPECT_EQ(Msg(1, rcv).m_source, 5);
+  EXPECT_EQ(Msg(1, rcv).m_type, NOTIFY_FROM(5));
+  EXPECT_EQ(Msg(1, rcv).NOTIFY_ARG, 99);
+}
+
+TEST_F(Cluster, NotifyToRemoteUserProcessIsDeniedThere) {
+  ASSERT_EQ(Run(1, Mk(kOther, VDVK_OP_BIND, {SELF_BIND, 0, 0, 150})), 150);
+  ASSERT_EQ(Run(0, Mk(P(1), VDVK_OP_BIND, {RMT_BIND, 0, -1, 150, 1})), 150);
+  const RequestId n = Submit(0, Mk(kSys0, VDVK_OP_NOTIFY, {SELF, 150, 1}));
+  Pump();
+  EXPECT_EQ(Result(0, n), EDVSTRAPDENIED);
+}
+
+TEST_F(Cluster, NodeDownFailsPendingAndLaterSends) {
+  const RequestId sr = Submit(0, MkMsg(kClient, VDVK_OP_SENDREC, 1, 42, 9));
+  Pump();  // queued at node 1
+  eng[0]->SetNodeUp(1, false, now);
+  EXPECT_EQ(Result(0, sr), EDVSNOTCONN);
+  EXPECT_EQ(Run(0, MkMsg(kClient, VDVK_OP_SENDREC, 1, 42, 9)), EDVSNOPROXY);
+  // Node 1 sees node 0 down too: the queued request is withdrawn, not delivered.
+  eng[1]->SetNodeUp(0, false, now);
+  Pump();
+  EXPECT_EQ(Run(1, Mk(kServer, VDVK_OP_RECEIVE, {ANY}, TIMEOUT_NOWAIT)), EDVSAGAIN);
+  // The link returns: the REMOTE slot was kept and works again.
+  eng[0]->SetNodeUp(1, true, now);
+  eng[1]->SetNodeUp(0, true, now);
+  const RequestId sr2 = Submit(0, MkMsg(kClient, VDVK_OP_SENDREC, 1, 42, 10));
+  Pump();
+  const RequestId rcv = Submit(1, Mk(kServer, VDVK_OP_RECEIVE, {ANY}));
+  EXPECT_EQ(Msg(1, rcv).m1_i1, 10);
+  EXPECT_EQ(Run(1, MkMsg(kServer, VDVK_OP_REPLY, 100, 1, 11)), 0);
+  Pump();
+  EXPECT_EQ(Msg(0, sr2).m1_i1, 11);
+}
+
+TEST_F(Cluster, ResultAfterNodeDownIsIgnored) {
+  const RequestId sr = Submit(0, MkMsg(kClient, VDVK_OP_SENDREC, 1, 42, 9));
+  eng[0]->SetNodeUp(1, false, now);
+  EXPECT_EQ(Result(0, sr), EDVSNOTCONN);
+  Pump();  // node 1 queues it; a later answer finds nobody waiting
+  const RequestId rcv = Submit(1, Mk(kServer, VDVK_OP_RECEIVE, {ANY}));
+  EXPECT_EQ(Result(1, rcv), 0);
+  EXPECT_EQ(Run(1, MkMsg(kServer, VDVK_OP_REPLY, 100, 1, 11)), 0);
+  Pump();  // TearDown checks the client completed exactly once
+}
+
+TEST_F(Cluster, SenderSlotBoundLocallyIsSlotUsed) {
+  // Node 1 has its own process at the client's endpoint number.
+  ASSERT_EQ(Run(1, Mk(kOther, VDVK_OP_BIND, {SELF_BIND, 0, 0, 100})), 100);
+  const RequestId sr = Submit(0, MkMsg(kClient, VDVK_OP_SENDREC, 1, 42, 9));
+  Pump();
+  EXPECT_EQ(Result(0, sr), EDVSSLOTUSED);
+}
+
+TEST_F(Cluster, SenderNodeNotInDcIsRefused) {
+  ASSERT_EQ(Run(1, Mk(P(1), VDVK_OP_DELNODE, {0, 0})), 0);
+  const RequestId sr = Submit(0, MkMsg(kClient, VDVK_OP_SENDREC, 1, 42, 9));
+  Pump();
+  EXPECT_EQ(Result(0, sr), EDVSNODCNODE);
+}
+
+TEST_F(Cluster, ServerDeathReachesRemoteClient) {
+  Submit(1, Mk(kServer, VDVK_OP_RECEIVE, {ANY}));
+  const RequestId sr = Submit(0, MkMsg(kClient, VDVK_OP_SENDREC, 1, 42, 9));
+  Pump();
+  eng[1]->ProcessExited(kServer, now);
+  Pump();
+  EXPECT_EQ(Result(0, sr), EDVSSRCDIED);
+}
+
+TEST_F(Cluster, NodeInfoShowsLinkAndTraffic) {
+  auto info = [&](int n, int32_t node) {
+    const RequestId id = Submit(n, Mk(P(1), VDVK_OP_GETNODEINFO, {node}));
+    vdvk_node_info out{};
+    for (const Done& d : sink[n]->done) {
+      if (d.id == id && d.result == 0 && d.out.size() == sizeof(out)) std::memcpy(&out, d.out.data(), sizeof(out));
+    }
+    return out;
+  };
+  EXPECT_EQ(info(0, 1).flags, uint64_t{NODE_ATTACHED});
+  EXPECT_EQ(info(0, 2).flags, 0u);
+  Submit(1, Mk(kServer, VDVK_OP_RECEIVE, {ANY}));
+  Submit(0, MkMsg(kClient, VDVK_OP_SENDREC, 1, 42, 9));
+  Pump();
+  EXPECT_EQ(info(0, 1).pxsent, 1u);
+  EXPECT_EQ(info(1, 0).pxrcvd, 1u);
+  eng[0]->SetNodeUp(1, false, now);
+  EXPECT_EQ(info(0, 1).flags, 0u);
+}
+
+TEST_F(Cluster, RemoteVcopyIsNotSupportedYet) {
+  EXPECT_EQ(Run(0, Mk(kSys0, VDVK_OP_VCOPY, {SELF, 1, 16})), EDVSNOPROXY);
+}
+
+TEST_F(Cluster, CancelledForwardIsWithdrawnThere) {
+  const RequestId sr = Submit(0, MkMsg(kClient, VDVK_OP_SENDREC, 1, 42, 9));
+  Pump();  // queued on node 1
+  eng[0]->Cancel(sr, now);
+  EXPECT_EQ(Result(0, sr), EDVSINTR);
+  EXPECT_EQ(sink[0]->cancels, 1);
+  Pump();
+  // Withdrawn: the server never sees it.
+  EXPECT_EQ(Run(1, Mk(kServer, VDVK_OP_RECEIVE, {ANY}, TIMEOUT_NOWAIT)), EDVSAGAIN);
+  // The client is free to call again, and that call is not "busy" over there.
+  const RequestId sr2 = Submit(0, MkMsg(kClient, VDVK_OP_SENDREC, 1, 42, 10));
+  Pump();
+  const RequestId rcv = Submit(1, Mk(kServer, VDVK_OP_RECEIVE, {ANY}));
+  EXPECT_EQ(Msg(1, rcv).m1_i1, 10);
+  EXPECT_EQ(Run(1, MkMsg(kServer, VDVK_OP_REPLY, 100, 1, 11)), 0);
+  Pump();
+  EXPECT_EQ(Msg(0, sr2).m1_i1, 11);
+}
+
+TEST_F(Cluster, ClientDeathWithdrawsItsRequestInReplyPhase) {
+  Submit(1, Mk(kServer, VDVK_OP_RECEIVE, {ANY}));
+  const RequestId sr = Submit(0, MkMsg(kClient, VDVK_OP_SENDREC, 1, 42, 9));
+  Pump();  // delivered; node 1 waits for the server's answer
+  eng[0]->ProcessExited(kClient, now);
+  EXPECT_EQ(Result(0, sr), EDVSINTR);
+  Pump();
+  // The client no longer waits for an answer over there: the reply goes to
+  // node 0 as a plain reply, which finds nobody waiting.
+  const RequestId rep = Submit(1, MkMsg(kServer, VDVK_OP_REPLY, 100, 1, 1));
+  Pump();
+  EXPECT_LT(Result(1, rep).value_or(0), 0);
+}
+
+TEST_F(Cluster, AnsweredOrDownOpsAreNotCancelled) {
+  Submit(1, Mk(kServer, VDVK_OP_RECEIVE, {ANY}));
+  Submit(0, MkMsg(kClient, VDVK_OP_SENDREC, 1, 42, 9));
+  Pump();
+  EXPECT_EQ(Run(1, MkMsg(kServer, VDVK_OP_REPLY, 100, 1, 1)), 0);
+  Pump();
+  Submit(0, MkMsg(kClient, VDVK_OP_SENDREC, 1, 42, 9));
+  eng[0]->SetNodeUp(1, false, now);
+  EXPECT_EQ(sink[0]->cancels, 0);
+}
+
+}  // namespace
+}  // namespace vdvk::test

@@ -1,0 +1,43 @@
+// link_api.h - the two narrow interfaces between the host backend (libev
+// thread, owns the Engine) and the node link layer (its own kj thread).
+// Both are called on the libev thread only; the link layer hops threads
+// internally (see node_links.h).
+#pragma once
+
+#include <cstdint>
+
+#include "host-backend/engine/engine.h"
+
+namespace vdvk::nodes {
+
+// Backend -> links: engine output addressed to other nodes.
+class LinkOut {
+ public:
+  virtual ~LinkOut() = default;
+  // Send op to op.node; the answer comes back as LinkIn::RemoteResult(op.id).
+  virtual void Forward(const RemoteOp& op) = 0;
+  // Acknowledge op `id` that node `node` delivered to us (LinkIn::RemoteOpArrived).
+  virtual void Done(int32_t node, uint64_t id, int32_t result, const vdvk_msg* reply) = 0;
+  // Our forwarded op `op_id` ended without its answer: drop the call, so
+  // that node withdraws it.
+  virtual void Cancel(int32_t node, uint64_t op_id) = 0;
+  // Answer a peer's lookup query `id` (LinkIn::LookupArrived).
+  virtual void LookupDone(uint64_t id, int32_t result) = 0;
+};
+
+// Links -> backend: what the peers did. Every call ends in an engine call.
+class LinkIn {
+ public:
+  virtual ~LinkIn() = default;
+  virtual void NodeState(int32_t node, bool up) = 0;
+  virtual void RemoteResult(uint64_t op_id, int32_t result, const vdvk_msg* reply) = 0;
+  virtual void RemoteOpArrived(const RemoteOp& op) = 0;
+  // The call that brought op `id` from `node` is gone (cancelled by the
+  // sender, or its connection dropped) before we acknowledged it.
+  virtual void RemoteOpWithdrawn(int32_t node, uint64_t id) = 0;
+  virtual void LookupArrived(uint64_t id, int32_t dcid, int32_t ep) = 0;
+  // After a batch of the calls above: a chance to serve the rings once.
+  virtual void LinkBatchDone() = 0;
+};
+
+}  // namespace vdvk::nodes

@@ -1,0 +1,390 @@
+// link_loop.cc - outgoing links (connect, hello, heartbeat, reconnect),
+// accepting the peers' links, and the command mailbox.
+#include "host-backend/nodes/link_loop.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <algorithm>
+
+#include "dvk/dvk.h"
+#include "host-backend/nodes/node_server.h"
+#include "host-backend/nodes/op_codec.h"
+
+namespace vdvk::nodes {
+
+capnp::ReaderOptions LinkReaderOptions() {
+  capnp::ReaderOptions o;
+  o.traversalLimitInWords = 64 * 1024;  // 512 KiB
+  o.nestingLimit = 16;
+  return o;
+}
+
+std::string PeerAddress(kj::AsyncIoStream& stream) {
+  sockaddr_storage ss{};
+  uint len = sizeof(ss);
+  try {
+    stream.getpeername(reinterpret_cast<sockaddr*>(&ss), &len);
+  } catch (...) {
+    return "?";
+  }
+  char host[INET6_ADDRSTRLEN] = "?";
+  int port = 0;
+  if (ss.ss_family == AF_INET) {
+    auto* a = reinterpret_cast<sockaddr_in*>(&ss);
+    inet_ntop(AF_INET, &a->sin_addr, host, sizeof(host));
+    port = ntohs(a->sin_port);
+  } else if (ss.ss_family == AF_INET6) {
+    auto* a = reinterpret_cast<sockaddr_in6*>(&ss);
+    inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof(host));
+    port = ntohs(a->sin6_port);
+  }
+  return std::string(host) + ":" + std::to_string(port);
+}
+
+LinkLoop::LinkLoop(const LinkConfig& cfg, NodeLinks* links, int wake_fd,
+                   Mailbox<Command>* commands)
+    : cfg_(cfg), links_(links), wake_fd_(wake_fd), commands_(commands),
+      io_(kj::setupAsyncIo()),
+      wake_observer_(io_.unixEventPort, wake_fd, kj::UnixEventPort::FdObserver::OBSERVE_READ),
+      tasks_(*this) {}
+
+LinkLoop::~LinkLoop() noexcept(false) {
+  // Connections before the objects their callbacks use (waiters_, peers_).
+  for (auto& [id, p] : peers_) {
+    p->task = nullptr;
+    Teardown(*p);
+  }
+  inbound_.clear();
+  waiters_.clear();
+  lookups_.clear();
+}
+
+void LinkLoop::taskFailed(kj::Exception&& e) {
+  // A failed connection task is routine (a peer vanished or sent garbage);
+  // the link layer recovers, so this is informational.
+  spdlog::debug("node links: task failed: {}", e.getDescription().cStr());
+}
+
+void LinkLoop::Run(std::string* start_error, std::promise<void>* started) {
+  if (!cfg_.listen.empty()) {
+    try {
+      auto addr = io_.provider->getNetwork().parseAddress(cfg_.listen).wait(io_.waitScope);
+      receiver_ = addr->listen();
+    } catch (const kj::Exception& e) {
+      *start_error = "cannot listen on " + cfg_.listen + ": " + e.getDescription().cStr();
+      started->set_value();
+      return;
+    }
+    tasks_.add(AcceptLoop(*receiver_));
+    spdlog::info("node links: node {} listening on {}", cfg_.node_id, cfg_.listen);
+  }
+  started->set_value();
+
+  for (const LinkConfig::Peer& pc : cfg_.peers) {
+    auto p = std::make_unique<Peer>();
+    p->id = pc.id;
+    p->address = pc.address;
+    p->backoff_ms = cfg_.backoff_min_ms;
+    Peer& ref = *p;
+    peers_[pc.id] = std::move(p);
+    ref.task = RunPeer(ref).eagerlyEvaluate([](kj::Exception&& e) {
+      spdlog::error("node links: peer task ended: {}", e.getDescription().cStr());
+    });
+  }
+  auto paf = kj::newPromiseAndFulfiller<void>();
+  stop_ = kj::mv(paf.fulfiller);
+  tasks_.add(WatchCommands());
+  paf.promise.wait(io_.waitScope);
+}
+
+// ---- commands from the libev thread ------------------------------------------
+
+kj::Promise<void> LinkLoop::WatchCommands() {
+  // Drain the eventfd before taking the queue: a push after TakeAll then
+  // always leaves the eventfd readable, so no command can be missed.
+  uint64_t n;
+  while (read(wake_fd_, &n, sizeof(n)) > 0) {
+  }
+  for (Command& c : commands_->TakeAll()) {
+    if (c.kind == Command::kStop) {
+      stop_->fulfill();
+      return kj::READY_NOW;
+    }
+    HandleCommand(c);
+  }
+  return wake_observer_.whenBecomesReadable().then([this] { return WatchCommands(); });
+}
+
+void LinkLoop::HandleCommand(Command& c) {
+  switch (c.kind) {
+    case Command::kForward:
+      Forward(c.op);
+      break;
+    case Command::kDone: {
+      auto it = waiters_.find(c.id);
+      if (it == waiters_.end()) break;  // that peer went down meanwhile
+      Answer a;
+      a.result = c.result;
+      a.reply = c.reply;
+      it->second.fulfiller->fulfill(kj::mv(a));
+      waiters_.erase(it);
+      break;
+    }
+    case Command::kCancel: {
+      auto it = in_flight_.find(c.id);
+      if (it == in_flight_.end()) break;  // answered meanwhile
+      it->second->fulfill();
+      in_flight_.erase(it);
+      break;
+    }
+    case Command::kLookupDone: {
+      auto it = lookups_.find(c.id);
+      if (it == lookups_.end()) break;
+      it->second->fulfill(kj::cp(c.result));
+      lookups_.erase(it);
+      break;
+    }
+    case Command::kStop:
+      break;
+  }
+}
+
+void LinkLoop::PostResult(uint64_t id, int32_t result, const vdvk_msg* reply) {
+  Event e;
+  e.kind = Event::kResult;
+  e.id = id;
+  e.result = result;
+  if (reply != nullptr) e.reply = *reply;
+  links_->PostEvent(std::move(e));
+}
+
+void LinkLoop::Forward(const RemoteOp& op) {
+  auto it = peers_.find(op.node);
+  wire::Node::Client* cap = nullptr;
+  if (it != peers_.end() && it->second->up) {
+    KJ_IF_MAYBE(c, it->second->cap) { cap = c; }
+  }
+  if (cap == nullptr) return PostResult(op.id, EDVSNOTCONN, nullptr);
+  auto req = cap->deliverRequest();
+  EncodeOp(op, req.initOp());
+  const uint64_t id = op.id;
+  const bool sendrec = op.kind == RemoteKind::kSendrec;
+  auto cancel = kj::newPromiseAndFulfiller<void>();
+  in_flight_[id] = kj::mv(cancel.fulfiller);
+  tasks_.add(req.send().then(
+      [this, id, sendrec](capnp::Response<wire::Node::DeliverResults>&& r) {
+        in_flight_.erase(id);
+        int32_t result = r.getResult();
+        vdvk_msg reply;
+        bool has_reply = r.hasReply() && DecodeMessage(r.getReply(), &reply);
+        if (result > 0) result = EDVSBADVALUE;  // DVK results here are 0 or EDVS*
+        // A sendrec acknowledged without its answer is the peer's bug; the
+        // engine turns the missing reply into an error, never a hang.
+        PostResult(id, result, sendrec && result == 0 && has_reply ? &reply : nullptr);
+      },
+      [this, id](kj::Exception&& e) {
+        in_flight_.erase(id);
+        spdlog::debug("node links: deliver {} failed: {}", id, e.getDescription().cStr());
+        PostResult(id, EDVSNOTCONN, nullptr);
+      }).exclusiveJoin(kj::mv(cancel.promise)));  // the cancel side drops the call
+}
+
+// ---- requests from peers (NodeImpl) ----------------------------------------------
+
+kj::Promise<Answer> LinkLoop::SubmitOp(const RemoteOp& in) {
+  RemoteOp op = in;
+  op.id = next_waiter_++;
+  auto paf = kj::newPromiseAndFulfiller<Answer>();
+  waiters_.emplace(op.id, Waiter{op.node, kj::mv(paf.fulfiller)});
+  Event e;
+  e.kind = Event::kOp;
+  e.op = op;
+  links_->PostEvent(std::move(e));
+  // Runs when the call ends either way; still waiting means the caller gave
+  // up (cancel, or its connection dropped): the engine must withdraw the op,
+  // or a message whose sender got an error would be delivered later.
+  return paf.promise.attach(kj::defer([this, id = op.id, node = op.node] {
+    auto it = waiters_.find(id);
+    if (it == waiters_.end()) return;
+    waiters_.erase(it);
+    Event w;
+    w.kind = Event::kWithdrawn;
+    w.node = node;
+    w.id = id;
+    links_->PostEvent(std::move(w));
+  }));
+}
+
+kj::Promise<int32_t> LinkLoop::Lookup(int32_t dcid, int32_t ep) {
+  const uint64_t id = next_waiter_++;
+  auto paf = kj::newPromiseAndFulfiller<int32_t>();
+  lookups_.emplace(id, kj::mv(paf.fulfiller));
+  Event e;
+  e.kind = Event::kLookup;
+  e.id = id;
+  e.dcid = dcid;
+  e.ep = ep;
+  links_->PostEvent(std::move(e));
+  return kj::mv(paf.promise);
+}
+
+bool LinkLoop::FirstWarning(const std::string& key) {
+  if (warned_.count(key) != 0) return false;
+  if (warned_.size() >= 1024) return true;  // hostile variety: stop remembering, keep warning
+  warned_.insert(key);
+  return true;
+}
+
+// ---- outgoing links ------------------------------------------------------------------
+
+kj::Promise<void> LinkLoop::RunPeer(Peer& p) {
+  return Connect(p)
+      .then([this, &p] {
+        // Up until the connection ends or a heartbeat goes unanswered.
+        return Heartbeats(p).exclusiveJoin(p.net->onDisconnect().then([this, &p] {
+          NoteFailure(p, "connection closed");
+        }));
+      })
+      .catch_([this, &p](kj::Exception&& e) { NoteFailure(p, e.getDescription().cStr()); })
+      .then([this, &p] {
+        MarkDown(p);
+        // Not from inside the RPC system's own callbacks: one turn later.
+        return kj::evalLater([this, &p] { Teardown(p); });
+      })
+      .then([this, &p] {
+        const int32_t delay = p.backoff_ms;
+        p.backoff_ms = std::min(p.backoff_ms * 2, cfg_.backoff_max_ms);
+        return io_.provider->getTimer().afterDelay(delay * kj::MILLISECONDS).then([this, &p] {
+          return RunPeer(p);
+        });
+      });
+}
+
+kj::Promise<void> LinkLoop::Connect(Peer& p) {
+  return io_.provider->getNetwork()
+      .parseAddress(p.address)
+      .then([](kj::Own<kj::NetworkAddress> a) { return a->connect(); })
+      .then([this, &p](kj::Own<kj::AsyncIoStream> s) {
+        p.stream = kj::mv(s);
+        p.net = kj::heap<capnp::TwoPartyVatNetwork>(*p.stream, capnp::rpc::twoparty::Side::CLIENT,
+                                                    LinkReaderOptions());
+        p.rpc = kj::heap(capnp::makeRpcClient(*p.net));
+        capnp::word scratch[4] = {};
+        capnp::MallocMessageBuilder vat(scratch);
+        auto vat_id = vat.getRoot<capnp::rpc::twoparty::VatId>();
+        vat_id.setSide(capnp::rpc::twoparty::Side::SERVER);
+        auto cap = p.rpc->bootstrap(vat_id).castAs<wire::Node>();
+        auto req = cap.helloRequest();
+        req.setNodeId(cfg_.node_id);
+        req.setProtocolVersion(wire::PROTOCOL_VERSION);
+        req.setClusterToken(cfg_.token);
+        p.cap = kj::mv(cap);
+        return io_.provider->getTimer().timeoutAfter(cfg_.dead_ms * kj::MILLISECONDS,
+                                                      req.send());
+      })
+      .then([this, &p](capnp::Response<wire::Node::HelloResults>&& r) {
+        if (r.getProtocolVersion() != wire::PROTOCOL_VERSION) {
+          KJ_FAIL_REQUIRE("peer speaks another protocol version", r.getProtocolVersion());
+        }
+        if (r.getNodeId() != p.id) {
+          KJ_FAIL_REQUIRE("peer answered as another node id", r.getNodeId(), p.id);
+        }
+        p.up = true;
+        p.backoff_ms = cfg_.backoff_min_ms;
+        p.last_error.clear();
+        spdlog::info("node links: link to node {} at {} is up", p.id, p.address);
+        Event e;
+        e.kind = Event::kNodeState;
+        e.node = p.id;
+        e.up = true;
+        links_->PostEvent(std::move(e));
+      });
+}
+
+kj::Promise<void> LinkLoop::Heartbeats(Peer& p) {
+  // Each heartbeat may take at most what is left of the dead-peer timeout
+  // after the period, so silence is noticed within about dead_ms.
+  const int32_t wait_ms = std::max(cfg_.dead_ms - cfg_.heartbeat_ms, cfg_.heartbeat_ms);
+  auto& timer = io_.provider->getTimer();
+  return timer.afterDelay(cfg_.heartbeat_ms * kj::MILLISECONDS)
+      .then([this, &p, &timer, wait_ms] {
+        KJ_IF_MAYBE(cap, p.cap) {
+          return timer.timeoutAfter(wait_ms * kj::MILLISECONDS,
+                                    cap->heartbeatRequest().send().ignoreResult());
+        }
+        return kj::Promise<void>(KJ_EXCEPTION(DISCONNECTED, "no capability"));
+      })
+      .then([this, &p] { return Heartbeats(p); });
+}
+
+void LinkLoop::NoteFailure(Peer& p, const std::string& why) {
+  // One line per distinct reason: a refused peer retries every couple of
+  // seconds and must not flood the log.
+  if (why == p.last_error) return;
+  p.last_error = why;
+  if (p.up) {
+    spdlog::warn("node links: link to node {} at {} lost: {}", p.id, p.address, why);
+  } else {
+    spdlog::warn("node links: cannot link to node {} at {}: {}", p.id, p.address, why);
+  }
+}
+
+void LinkLoop::MarkDown(Peer& p) {
+  if (!p.up) return;
+  p.up = false;
+  Event e;
+  e.kind = Event::kNodeState;
+  e.node = p.id;
+  e.up = false;
+  links_->PostEvent(std::move(e));
+  // The engine forgets that node's pending operations; so do we.
+  for (auto it = waiters_.begin(); it != waiters_.end();) {
+    if (it->second.node == p.id) {
+      it->second.fulfiller->reject(KJ_EXCEPTION(DISCONNECTED, "node link down"));
+      it = waiters_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
+
+void LinkLoop::Teardown(Peer& p) {
+  p.cap = nullptr;
+  p.rpc = nullptr;
+  p.net = nullptr;
+  p.stream = nullptr;
+}
+
+// ---- incoming links ------------------------------------------------------------------
+
+kj::Promise<void> LinkLoop::AcceptLoop(kj::ConnectionReceiver& receiver) {
+  return receiver.accept()
+      .then([this](kj::Own<kj::AsyncIoStream> s) { Accepted(kj::mv(s)); },
+            [](kj::Exception&& e) {
+              // EMFILE and friends: keep accepting after a pause.
+              spdlog::warn("node links: accept failed: {}", e.getDescription().cStr());
+            })
+      .then([this, &receiver] { return AcceptLoop(receiver); });
+}
+
+void LinkLoop::Accepted(kj::Own<kj::AsyncIoStream> stream) {
+  auto c = std::make_unique<Inbound>();
+  c->address = PeerAddress(*stream);
+  c->stream = kj::mv(stream);
+  c->net = kj::heap<capnp::TwoPartyVatNetwork>(*c->stream, capnp::rpc::twoparty::Side::SERVER,
+                                               LinkReaderOptions());
+  c->rpc = kj::heap(capnp::makeRpcServer(*c->net, MakeNodeServer(*this, c->address)));
+  Inbound* raw = c.get();
+  spdlog::debug("node links: connection from {}", raw->address);
+  tasks_.add(raw->net->onDisconnect().then([this, raw] {
+    spdlog::debug("node links: connection from {} closed", raw->address);
+    // One turn later: we are inside this connection's disconnect callback.
+    return kj::evalLater([this, raw] { inbound_.erase(raw); });
+  }));
+  inbound_[raw] = std::move(c);
+}
+
+}  // namespace vdvk::nodes

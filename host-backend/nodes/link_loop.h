@@ -1,0 +1,120 @@
+// link_loop.h - the kj side of the node links: one outgoing connection per
+// configured peer (connect with backoff, hello, heartbeats, reconnect) and
+// the listening socket for the peers' connections to us (served by NodeImpl).
+//
+// Thread safety: a LinkLoop lives and dies on the link thread; it touches the
+// libev side only through NodeLinks::PostEvent and the command mailbox.
+//
+// Invariants:
+//  - A peer is "up" (and the engine told so) from a valid hello answer until
+//    its connection fails, a heartbeat is not answered within the dead-peer
+//    timeout, or the connection ends; then the engine is told "down" exactly
+//    once and the connection is torn down before the next attempt.
+//  - Every op the engine forwarded gets exactly one result event (the peer's
+//    answer, or EDVSNOTCONN).
+//  - waiters_ holds one fulfiller per op a peer delivered to us that the
+//    engine has not acknowledged yet; those of a peer that goes down are
+//    dropped (the engine forgets them too).
+#pragma once
+
+#include <capnp/rpc-twoparty.h>
+#include <capnp/rpc.h>
+#include <kj/async-io.h>
+#include <kj/async-unix.h>
+
+#include <future>
+#include <map>
+#include <set>
+#include <memory>
+#include <string>
+#include <unordered_map>
+
+#include "host-backend/nodes/node_links.h"
+#include "host-backend/nodes/node_server.h"
+#include "wire/node.capnp.h"
+
+namespace vdvk::nodes {
+
+class LinkLoop final : public NodeHost, private kj::TaskSet::ErrorHandler {
+ public:
+  LinkLoop(const LinkConfig& cfg, NodeLinks* links, int wake_fd, Mailbox<Command>* commands);
+  ~LinkLoop() noexcept(false) override;
+
+  // Binds the listen address, reports through *start_error / started, then
+  // runs until a kStop command.
+  void Run(std::string* start_error, std::promise<void>* started);
+
+  // NodeHost, for NodeImpl (inbound connections).
+  const LinkConfig& config() const override { return cfg_; }
+  kj::Promise<Answer> SubmitOp(const RemoteOp& op) override;
+  kj::Promise<int32_t> Lookup(int32_t dcid, int32_t ep) override;
+  // A refused peer retries forever; one warning per (host, reason) is what
+  // an operator needs.
+  bool FirstWarning(const std::string& key) override;
+
+ private:
+  struct Peer {
+    int32_t id = 0;
+    std::string address;
+    kj::Own<kj::AsyncIoStream> stream;
+    kj::Own<capnp::TwoPartyVatNetwork> net;
+    kj::Own<capnp::RpcSystem<capnp::rpc::twoparty::VatId>> rpc;
+    kj::Maybe<wire::Node::Client> cap;
+    bool up = false;
+    int32_t backoff_ms = 0;
+    std::string last_error;  // logged once until it changes or the link comes up
+    kj::Promise<void> task = nullptr;
+  };
+  struct Inbound {
+    std::string address;
+    kj::Own<kj::AsyncIoStream> stream;
+    kj::Own<capnp::TwoPartyVatNetwork> net;
+    kj::Own<capnp::RpcSystem<capnp::rpc::twoparty::VatId>> rpc;
+  };
+  struct Waiter {
+    int32_t node;
+    kj::Own<kj::PromiseFulfiller<Answer>> fulfiller;
+  };
+
+  void taskFailed(kj::Exception&& exception) override;
+  kj::Promise<void> WatchCommands();
+  void HandleCommand(Command& c);
+  void Forward(const RemoteOp& op);
+  void PostResult(uint64_t id, int32_t result, const vdvk_msg* reply);
+
+  kj::Promise<void> RunPeer(Peer& p);
+  kj::Promise<void> Connect(Peer& p);
+  kj::Promise<void> Heartbeats(Peer& p);
+  void NoteFailure(Peer& p, const std::string& why);
+  void MarkDown(Peer& p);
+  void Teardown(Peer& p);
+
+  kj::Promise<void> AcceptLoop(kj::ConnectionReceiver& receiver);
+  void Accepted(kj::Own<kj::AsyncIoStream> stream);
+
+  LinkConfig cfg_;
+  NodeLinks* links_;
+  int wake_fd_;
+  Mailbox<Command>* commands_;
+  kj::AsyncIoContext io_;
+  kj::UnixEventPort::FdObserver wake_observer_;
+  kj::TaskSet tasks_;
+  kj::Own<kj::ConnectionReceiver> receiver_;
+  std::map<int32_t, std::unique_ptr<Peer>> peers_;
+  std::map<Inbound*, std::unique_ptr<Inbound>> inbound_;
+  std::unordered_map<uint64_t, Waiter> waiters_;
+  std::unordered_map<uint64_t, kj::Own<kj::PromiseFulfiller<int32_t>>> lookups_;
+  // Forwarded ops in flight: fulfilling one drops its deliver() call.
+  std::unordered_map<uint64_t, kj::Own<kj::PromiseFulfiller<void>>> in_flight_;
+  uint64_t next_waiter_ = 1;
+  std::set<std::string> warned_;
+  kj::Own<kj::PromiseFulfiller<void>> stop_;
+};
+
+// Peer input is bounded: our largest message is a few hundred bytes, so a
+// frame claiming more is garbage and the connection is dropped.
+capnp::ReaderOptions LinkReaderOptions();
+// "a.b.c.d:port" of the other end of a connection, or "?" if unknown.
+std::string PeerAddress(kj::AsyncIoStream& stream);
+
+}  // namespace vdvk::nodes

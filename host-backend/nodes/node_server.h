@@ -1,0 +1,38 @@
+// node_server.h - the Node capability we serve on each accepted connection.
+#pragma once
+
+#include <kj/async.h>
+
+#include <optional>
+#include <string>
+
+#include "host-backend/engine/engine.h"
+#include "wire/node.capnp.h"
+
+namespace vdvk::nodes {
+
+struct LinkConfig;
+
+struct Answer {
+  int32_t result = 0;
+  std::optional<vdvk_msg> reply;
+};
+
+// What a served connection needs from the link layer (LinkLoop; a fake in
+// node_server_test). Called on the kj thread.
+class NodeHost {
+ public:
+  virtual ~NodeHost() noexcept(false) = default;  // kj: destructors may throw
+  virtual const LinkConfig& config() const = 0;
+  // Hands a validated op to the engine; resolves with its acknowledgement.
+  // Dropping the promise withdraws the op.
+  virtual kj::Promise<Answer> SubmitOp(const RemoteOp& op) = 0;
+  virtual kj::Promise<int32_t> Lookup(int32_t dcid, int32_t ep) = 0;
+  // True the first time `key` is seen (one warning per refused peer/reason).
+  virtual bool FirstWarning(const std::string& key) = 0;
+};
+
+// `address` names the connection's other end in log lines.
+kj::Own<wire::Node::Server> MakeNodeServer(NodeHost& host, std::string address);
+
+}  // namespace vdvk::nodes

@@ -1,0 +1,52 @@
+// backend_links.cc - the Backend's side of the node links: engine output for
+// other nodes goes to the link layer, and what peers did comes back here as
+// engine calls (on the loop thread, like everything else of the Backend).
+#include <spdlog/spdlog.h>
+
+#include "dvk/dvk.h"
+#include "host-backend/rings/backend.h"
+#include "host-backend/rings/backend_internal.h"
+
+namespace vdvk::rings {
+
+void Backend::ForwardToNode(const RemoteOp& op) {
+  // The engine only forwards to nodes marked up, which only links do.
+  if (link_out_ != nullptr) link_out_->Forward(op);
+}
+
+void Backend::RemoteDone(int32_t node, uint64_t id, int32_t result, const vdvk_msg* reply) {
+  if (link_out_ != nullptr) link_out_->Done(node, id, result, reply);
+}
+
+void Backend::CancelForward(int32_t node, uint64_t op_id) {
+  if (link_out_ != nullptr) link_out_->Cancel(node, op_id);
+}
+
+void Backend::NodeState(int32_t node, bool up) {
+  spdlog::info("host-backend: node {} is {}", node, up ? "up" : "down");
+  WithEngine([&] { engine_->SetNodeUp(node, up, Now()); });
+}
+
+void Backend::RemoteResult(uint64_t op_id, int32_t result, const vdvk_msg* reply) {
+  WithEngine([&] { engine_->RemoteResult(op_id, result, reply, Now()); });
+}
+
+void Backend::RemoteOpArrived(const RemoteOp& op) {
+  WithEngine([&] { engine_->SubmitRemote(op, Now()); });
+}
+
+void Backend::RemoteOpWithdrawn(int32_t node, uint64_t id) {
+  WithEngine([&] { engine_->WithdrawRemote(node, id, Now()); });
+}
+
+void Backend::LookupArrived(uint64_t id, int32_t dcid, int32_t ep) {
+  if (link_out_ != nullptr) link_out_->LookupDone(id, engine_->LookupEndpoint(dcid, ep));
+}
+
+void Backend::LinkBatchDone() {
+  // Completions went to the rings; serve them once (and poll briefly, as
+  // after any other wakeup: the client's next request is usually close).
+  ServeAll();
+}
+
+}  // namespace vdvk::rings

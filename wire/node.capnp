@@ -1,0 +1,70 @@
+# node.capnp - the node-to-node link of vdvk (replaces DVS's TCP proxies).
+#
+# Each node connects to every peer it is configured with and calls that
+# peer's bootstrap Node capability; links are one-directional for calls
+# (A's calls to B travel on the connection A opened), so each pair of nodes
+# uses two connections. Byte order, framing and bounds are Cap'n Proto's;
+# every field is still validated by the receiver (KJ_REQUIRE), since a peer
+# may be buggy or hostile.
+#
+# Versioning: protocolVersion changes on any incompatible change; hello()
+# refuses a mismatch. Compatible additions (new fields/methods) keep it.
+
+@0xd05f7b05c9455d96;
+
+using Cxx = import "/capnp/c++.capnp";
+$Cxx.namespace("vdvk::wire");
+
+const protocolVersion :UInt32 = 1;
+const messageBytes :UInt32 = 64;  # sizeof(vdvk_msg): every message field is exactly this long
+
+enum OpKind {
+  send @0;
+  sendrec @1;   # acknowledged with the server's answer (see Node.deliver)
+  reply @2;
+  notify @3;
+}
+
+struct Op {
+  kind @0 :OpKind;
+  dcid @1 :Int32;
+  srcEp @2 :Int32;        # the sender's endpoint (bound on the calling node)
+  dstEp @3 :Int32;        # the target's endpoint (bound on the called node)
+  timeoutMs @4 :Int64 = -1;  # send/sendrec: -1 forever, 0 no wait, else ms; applied by the callee
+  message @5 :Data;       # send/sendrec/reply: the 64-byte DVK message
+  notifySrc @6 :Int32;    # notify: the caller's src_nr argument (SELF, HARDWARE or an nr)
+  notifyValue @7 :Int32;  # notify: NOTIFY_ARG
+}
+
+interface Node {
+  hello @0 (nodeId :Int32, protocolVersion :UInt32, clusterToken :Text)
+        -> (nodeId :Int32, protocolVersion :UInt32, nodeName :Text);
+  # First call on a connection; every other call fails before it succeeded.
+  # Refused (an exception naming the reason) on a wrong token, a protocol
+  # mismatch, or a node id that is out of range or the callee's own.
+
+  heartbeat @1 () -> ();
+  # Liveness: a caller that gets no answer within its dead-peer timeout
+  # declares the callee down and reconnects.
+
+  deliver @2 (op :Op) -> (result :Int32, reply :Data);
+  # Returns once the callee's engine accepted the operation: the message was
+  # delivered to the receiver (or, for notify, is pending there) -> result 0,
+  # or it failed -> a negative EDVS* code. This is DVK's acknowledgement: the
+  # remote sender stays blocked until it arrives. For sendrec the result comes
+  # only with the server's answer, carried in `reply` (64 bytes).
+
+  lookup @3 (dcid :Int32, ep :Int32) -> (nodeId :Int32);
+  # Where the callee believes endpoint ep of DC dcid is bound: a node id, or
+  # a negative EDVS* code (not bound, bad DC, ...). Lets rmtbind tools check.
+
+  vcopy @4 (dcid :Int32, srcEp :Int32, dstEp :Int32, dstAddr :UInt64, bytes :UInt32)
+        -> (sink :ChunkSink);
+  # Remote vcopy (not implemented this round: the callee answers EDVSNOSYS
+  # through an exception). The caller streams chunks into `sink`.
+}
+
+interface ChunkSink {
+  write @0 (offset :UInt64, data :Data) -> stream;  # flow-controlled by capnp streaming
+  done @1 () -> (result :Int32);
+}
