@@ -93,6 +93,12 @@ int main(int argc, char** argv) {
       spdlog::error("host-backend: {}", error);
       return 1;
     }
+    for (const std::string& path : opt.guest_rings) {
+      if (!backend.AddGuestRing(path, &error)) {
+        spdlog::error("host-backend: {}", error);
+        return 1;
+      }
+    }
     rc = backend.Run();
   }
   lock.Release();

@@ -63,6 +63,12 @@ std::string ApplySetting(const std::string& key, const std::string& value, Optio
   } else if (key == "max_copylen") {
     if (!ParseInt(value, 0, 1 << 30, &v)) return bad("expected 0..1073741824");
     o->max_copylen = static_cast<int32_t>(v);
+  } else if (key == "guest_ring") {
+    // The guest gets this path on its kernel command line (vdvk0=ring:PATH),
+    // which splits at spaces and commas.
+    if (value.empty() || value.size() > 4000 || value.find_first_of(" \t,") != std::string::npos)
+      return bad("expected a path without spaces or commas");
+    o->guest_rings.push_back(value);
   } else {
     return "unknown key '" + key + "'";
   }
@@ -72,7 +78,7 @@ std::string ApplySetting(const std::string& key, const std::string& value, Optio
 bool IsFileKey(const std::string& k) {
   return k == "node" || k == "socket" || k == "log_level" || k == "poll_us" ||
          k == "dc0_nr_procs" || k == "dc0_nr_tasks" || k == "dc0_nr_sysprocs" ||
-         k == "max_copylen";
+         k == "max_copylen" || k == "guest_ring";
 }
 
 }  // namespace
@@ -84,15 +90,19 @@ std::string DefaultSocketPath(int32_t node) {
 std::string UsageText() {
   return "usage: host-backend --node N [--socket PATH] [--config FILE]\n"
          "                    [--log-level trace|debug|info|warn|error] [--poll-us N]\n"
-         "                    [--sq-entries N] [--cq-entries N]\n"
+         "                    [--sq-entries N] [--cq-entries N] [--guest-ring PATH ...]\n"
          "  --node N         node id served by this backend (0..31, required)\n"
          "  --socket PATH    attach socket (default /run/vdvk/node<N>.sock)\n"
          "  --config FILE    'key = value' lines: node, socket, log_level, poll_us,\n"
-         "                   dc0_nr_procs, dc0_nr_tasks, dc0_nr_sysprocs, max_copylen\n"
+         "                   dc0_nr_procs, dc0_nr_tasks, dc0_nr_sysprocs, max_copylen,\n"
+         "                   guest_ring (repeatable)\n"
          "  --log-level L    default info\n"
          "  --poll-us N      poll rings N us after work before sleeping (default 50, 0 off)\n"
          "  --sq-entries N   default ring sizes (power of two <= 4096, default 64)\n"
          "  --cq-entries N\n"
+         "  --guest-ring PATH  serve a UML guest: creates ring file PATH and FIFOs\n"
+         "                   PATH.kick / PATH.wake (repeatable; boot the guest with\n"
+         "                   vdvk-uml --ring PATH)\n"
          "  -h, --help       this text\n";
 }
 
@@ -141,7 +151,7 @@ ParseResult ParseCommandLine(const std::vector<std::string>& args, Options* out)
     static const std::pair<const char*, const char*> kFlags[] = {
         {"--node", "node"},         {"--socket", "socket"},         {"--log-level", "log_level"},
         {"--poll-us", "poll_us"},   {"--sq-entries", "sq_entries"}, {"--cq-entries", "cq_entries"},
-        {"--config", ""},
+        {"--guest-ring", "guest_ring"}, {"--config", ""},
     };
     const char* key = nullptr;
     for (const auto& [flag, k] : kFlags)
@@ -165,6 +175,9 @@ ParseResult ParseCommandLine(const std::vector<std::string>& args, Options* out)
     ParseResult r = ApplyConfigText(ss.str(), config, out);
     if (!r.ok) return r;
   }
+  // Flags override the file: any --guest-ring replaces the file's list.
+  for (const auto& [k, v] : settings)
+    if (k == "guest_ring") out->guest_rings.clear();
   for (const auto& [k, v] : settings) {
     std::string err = ApplySetting(k, v, out);
     if (!err.empty()) return {false, err};

@@ -23,6 +23,7 @@ struct Options {
   int32_t dc0_nr_tasks = 34;
   int32_t dc0_nr_sysprocs = 64;
   int32_t max_copylen = 1 << 20;
+  std::vector<std::string> guest_rings;  // --guest-ring, one UML guest each
   bool help = false;
 };
 

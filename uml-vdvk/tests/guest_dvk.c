@@ -1,0 +1,152 @@
+/*
+ * guest_dvk.c - runs inside a UML guest, linked statically against
+ * libdvk_guest (the C API over /dev/vdvk). Each mode exits 0 on success,
+ * 1 with a line on stderr on the first wrong result.
+ *
+ *   guest_dvk client NODE SERVER_EP COUNT
+ *       getdvsinfo says NODE; binds ep 42; a NOWAIT receive is EDVSAGAIN;
+ *       COUNT sendrecs to the host's latency_server at SERVER_EP with payload
+ *       and m_source checks (prints the mean round trip); unbinds.
+ *   guest_dvk keep EP        binds EP and exits bound (the driver reports the exit)
+ *   guest_dvk free EP        getprocinfo(0, EP) says SLOT_FREE
+ *   guest_dvk serve EP N     binds EP, answers N pings (latency protocol), unbinds
+ */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "dvk/dvk.h"
+
+/* proxies/latency/latency_proto.h, restated in C. */
+#define PING 0x4c01
+#define PONG 0x4c02
+static int64_t ping_field(int64_t seq, int i) { return seq * 0x10001 + i * 0x3b9aca07; }
+static int64_t pong_field(int64_t v) { return ~v ^ 0x5a5a5a5a5a5aLL; }
+
+static int fail(const char *what, long rc)
+{
+	fprintf(stderr, "guest_dvk: %s: %ld (%s)\n", what, rc, dvk_strerror(rc));
+	return 1;
+}
+
+static double now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1e6 + ts.tv_nsec / 1e3;
+}
+
+static int client(int node, int server_ep, long count)
+{
+	dvs_usr_t dvs;
+	message m;
+	long rc, i;
+	double t0, t1;
+
+	memset(&dvs, 0, sizeof(dvs));
+	rc = dvk_getdvsinfo(&dvs);
+	if (rc != node)
+		return fail("getdvsinfo node id", rc);
+	rc = dvk_bind(0, 42);
+	if (rc != 42)
+		return fail("bind 42", rc);
+	memset(&m, 0, sizeof(m));
+	rc = dvk_receive_T(ANY, &m, TIMEOUT_NOWAIT);
+	if (rc != EDVSAGAIN)
+		return fail("NOWAIT receive (want EDVSAGAIN)", rc);
+	t0 = now_us();
+	for (i = 0; i < count; i++) {
+		memset(&m, 0, sizeof(m));
+		m.m_type = PING;
+		m.m4_l1 = ping_field(i, 1);
+		m.m4_l2 = ping_field(i, 2);
+		m.m4_l3 = ping_field(i, 3);
+		m.m4_l4 = ping_field(i, 4);
+		m.m4_l5 = ping_field(i, 5);
+		rc = dvk_sendrec(server_ep, &m);
+		if (rc < 0)
+			return fail("sendrec", rc);
+		if (m.m_type != PONG || m.m4_l1 != pong_field(ping_field(i, 1)) ||
+		    m.m4_l2 != pong_field(ping_field(i, 2)) || m.m4_l3 != pong_field(ping_field(i, 3)) ||
+		    m.m4_l4 != pong_field(ping_field(i, 4)) || m.m4_l5 != pong_field(ping_field(i, 5)))
+			return fail("reply payload wrong at round", i);
+		if (m.m_source != server_ep)
+			return fail("reply m_source is not the server", m.m_source);
+	}
+	t1 = now_us();
+	printf("guest_dvk: %ld sendrecs ok, mean round trip %.1f us\n", count,
+	       count ? (t1 - t0) / count : 0.0);
+	rc = dvk_unbind(0, 42);
+	if (rc < 0)
+		return fail("unbind 42", rc);
+	return 0;
+}
+
+static int answer_ping(message *m)
+{
+	int src = m->m_source;
+	message r;
+
+	memset(&r, 0, sizeof(r));
+	if (m->m_type != PING)
+		return fail("unexpected message type", m->m_type);
+	r.m_type = PONG;
+	r.m4_l1 = pong_field(m->m4_l1);
+	r.m4_l2 = pong_field(m->m4_l2);
+	r.m4_l3 = pong_field(m->m4_l3);
+	r.m4_l4 = pong_field(m->m4_l4);
+	r.m4_l5 = pong_field(m->m4_l5);
+	long rc = dvk_reply(src, &r);
+	return rc < 0 ? fail("reply", rc) : 0;
+}
+
+static int serve(int ep, long n)
+{
+	message m;
+	long rc, i;
+
+	rc = dvk_bind(0, ep);
+	if (rc != ep)
+		return fail("bind", rc);
+	printf("guest_dvk: serving on %d\n", ep);
+	fflush(stdout);
+	for (i = 0; i < n; i++) {
+		rc = dvk_receive(ANY, &m);
+		if (rc < 0)
+			return fail("receive", rc);
+		if (answer_ping(&m))
+			return 1;
+	}
+	rc = dvk_unbind(0, ep);
+	return rc < 0 ? fail("unbind", rc) : 0;
+}
+
+int main(int argc, char **argv)
+{
+	const char *mode = argc > 1 ? argv[1] : "";
+
+	if (!strcmp(mode, "client") && argc == 5)
+		return client(atoi(argv[2]), atoi(argv[3]), atol(argv[4]));
+	if (!strcmp(mode, "keep") && argc == 3) {
+		long rc = dvk_bind(0, atoi(argv[2]));
+		return rc == atoi(argv[2]) ? 0 : fail("bind", rc);
+	}
+	if (!strcmp(mode, "free") && argc == 3) {
+		proc_usr_t p;
+		long rc = dvk_getprocinfo(0, atoi(argv[2]), &p);
+
+		if (rc < 0)
+			return fail("getprocinfo", rc);
+		if (!(p.p_rts_flags & SLOT_FREE))
+			return fail("slot still in use, rts flags", (long)p.p_rts_flags);
+		printf("guest_dvk: slot %s free\n", argv[2]);
+		return 0;
+	}
+	if (!strcmp(mode, "serve") && argc == 4)
+		return serve(atoi(argv[2]), atol(argv[3]));
+	fprintf(stderr, "usage: guest_dvk client NODE SERVER_EP COUNT | keep EP | free EP | serve EP N\n");
+	return 2;
+}
