@@ -348,9 +348,10 @@ void Backend::OnSocket(struct ev_loop*, ev_io* w, int) {
 
 void Backend::OnKick(struct ev_loop*, ev_io* w, int) {
   auto* a = static_cast<Attachment*>(w->data);
+  Backend* self = a->backend;
   a->ring->DrainKick();
-  if (a->domain != 0) a->backend->WatchGuestPid(a);
-  a->backend->ServeAll();
+  if (a->domain != 0) self->WatchGuestPid(a);  // may end `a` (guest already dead)
+  self->ServeAll();
 }
 
 // ---- detach and process exit ---------------------------------------------------

@@ -147,6 +147,8 @@ class Backend final : public EngineSink {
   void AttachGuest(GuestRing* g);
   void WatchGuestPid(Attachment* a);
   static void OnGuestPidExit(struct ev_loop* loop, ev_io* w, int revents);
+  // The guest of g died: end its domain, reset the ring, wait for the next.
+  void GuestGone(GuestRing* g);
   void GuestDetachNow(std::unique_ptr<Attachment> a, const char* why);
   void HandleProcExit(Attachment* a, const vdvk_sqe& sqe);
 

@@ -155,6 +155,13 @@ void Backend::WatchGuestPid(Attachment* a) {
   g->host_pid = pid;
   a->pid = pid;  // for log lines only: identity is per guest process
   int fd = static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
+  if (fd < 0 && errno == ESRCH) {
+    // Died before we looked (or a pid that never was): free the ring now.
+    spdlog::info("guest ring {} (domain {}): claimed by host pid {}, which is gone", g->path,
+                 g->domain, pid);
+    GuestGone(g);
+    return;
+  }
   if (fd < 0) {
     spdlog::warn("guest ring {}: cannot watch host pid {}: {}", g->path, pid,
                  std::strerror(errno));
@@ -172,15 +179,20 @@ void Backend::OnGuestPidExit(struct ev_loop*, ev_io* w, int) {
   auto* self = static_cast<Backend*>(g->backend);
   spdlog::info("guest ring {} (domain {}): guest (host pid {}) died", g->path, g->domain,
                g->host_pid);
+  self->GuestGone(g);
+  self->ServeAll();
+}
+
+void Backend::GuestGone(GuestRing* g) {
   g->StopPidWatch();
   g->host_pid = 0;
-  if (g->attach_id != 0) self->DetachNow(g->attach_id, VDVK_DEAD_NONE, "guest died");
-  // DetachNow handed the ring back to g; a new guest may map it now.
+  if (g->attach_id != 0) DetachNow(g->attach_id, VDVK_DEAD_NONE, "guest died");
+  // DetachNow handed the ring back to g; zeroing it also clears
+  // client_host_pid, which lets the next guest claim it.
   if (g->ring) {
-    g->ring->Reinit(self->cfg_.node_id);
-    self->AttachGuest(g);
+    g->ring->Reinit(cfg_.node_id);
+    AttachGuest(g);
   }
-  self->ServeAll();
 }
 
 void Backend::GuestDetachNow(std::unique_ptr<Attachment> a, const char* why) {

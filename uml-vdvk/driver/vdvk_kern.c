@@ -711,10 +711,26 @@ static int __init vdvk_attach(struct vdvk_dev *dev)
 		err = 0;
 		goto register_dev;
 	}
-	/* The backend watches this pid to learn that the guest died. Always
-	 * "sleeping": every completion rings PATH.wake (an IRQ is cheap next
-	 * to the guest syscall that waits for it). */
-	WRITE_ONCE(dev->shm_hdr->client_host_pid, vdvk_user_host_pid());
+	/*
+	 * Claim the ring: the backend watches this pid to learn that the guest
+	 * died, and only then resets the ring (client_host_pid back to 0). A
+	 * second guest on the same ring, or one booted before the backend saw
+	 * the previous guest die, is refused instead of corrupting it.
+	 */
+	{
+		s32 mine = vdvk_user_host_pid();
+		s32 owner = cmpxchg(&dev->shm_hdr->client_host_pid, 0, mine);
+
+		if (owner != 0) {
+			pr_err("vdvk%d: ring %s belongs to a guest with host pid %d\n", dev->index,
+			       vdvk_path_buf, owner);
+			why = "ring is in use (another guest attached?)";
+			err = -EBUSY;
+			goto err_close_doorbells;
+		}
+	}
+	/* Always "sleeping": every completion rings PATH.wake (an IRQ is cheap
+	 * next to the guest syscall that waits for it). */
 	WRITE_ONCE(dev->shm_hdr->client_flags, VDVK_SLEEPING);
 	smp_mb();	/* pairs with the backend's fence before it reads client_flags */
 	err = um_request_irq(UM_IRQ_ALLOC, dev->wake_fd, IRQ_READ, vdvk_interrupt, 0,
@@ -725,6 +741,9 @@ static int __init vdvk_attach(struct vdvk_dev *dev)
 	}
 	dev->irq = err;
 	err = 0;
+	/* Tells the backend our pid now, so a guest that dies before its first
+	 * call still frees the ring. */
+	vdvk_user_kick(dev->kick_fd);
 
 register_dev:
 	if (dev->index == 0)

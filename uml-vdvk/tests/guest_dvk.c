@@ -10,14 +10,26 @@
  *   guest_dvk keep EP        binds EP and exits bound (the driver reports the exit)
  *   guest_dvk free EP        getprocinfo(0, EP) says SLOT_FREE
  *   guest_dvk serve EP N     binds EP, answers N pings (latency protocol), unbinds
+ *   guest_dvk signal EP      binds EP; SIGALRM interrupts a blocking receive
+ *                            (EDVSINTR), after which calls work as before
+ *   guest_dvk hostile        bad pointers, opcodes and lengths straight at
+ *                            the ioctl: errors, never a crash
+ *   guest_dvk broken EP      binds EP, blocks in receive until the host
+ *                            corrupts the ring: EDVSNOTCONN, and so are later calls
  */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "dvk/dvk.h"
+#include "uml-vdvk/driver/vdvk_ioctl.h"
 
 /* proxies/latency/latency_proto.h, restated in C. */
 #define PING 0x4c01
@@ -124,6 +136,133 @@ static int serve(int ep, long n)
 	return rc < 0 ? fail("unbind", rc) : 0;
 }
 
+static void on_alarm(int sig)
+{
+	(void)sig;
+}
+
+static int signal_mode(int ep)
+{
+	struct sigaction sa;
+	message m;
+	long rc;
+
+	if ((rc = dvk_bind(0, ep)) != ep)
+		return fail("bind", rc);
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_alarm;	/* no SA_RESTART: the call must come back */
+	sigaction(SIGALRM, &sa, NULL);
+	alarm(1);
+	rc = dvk_receive(ANY, &m);
+	if (rc != EDVSINTR)
+		return fail("receive interrupted by SIGALRM (want EDVSINTR)", rc);
+	/* The cancelled receive is gone: a new one is not EDVSBUSY. */
+	rc = dvk_receive_T(ANY, &m, TIMEOUT_NOWAIT);
+	if (rc != EDVSAGAIN)
+		return fail("NOWAIT receive after the interrupt (want EDVSAGAIN)", rc);
+	rc = dvk_unbind(0, ep);
+	if (rc < 0)
+		return fail("unbind", rc);
+	printf("guest_dvk: signal -> EDVSINTR, calls work afterwards\n");
+	return 0;
+}
+
+/* One raw ioctl; returns -errno or 0 (then *res is cqe.res). */
+static int raw_call(int fd, struct vdvk_ioc_call *c, int *res)
+{
+	if (ioctl(fd, VDVK_IOC_CALL, c) < 0)
+		return -errno;
+	*res = c->cqe.res;
+	return 0;
+}
+
+static int hostile(void)
+{
+	static struct vdvk_ioc_call c;
+	int fd = open("/dev/vdvk", O_RDWR);
+	int r, res = 0;
+	void *unmapped;
+
+	if (fd < 0)
+		return fail("open /dev/vdvk", -errno);
+	/* Pointers the kernel must not follow. */
+	if ((r = ioctl(fd, VDVK_IOC_CALL, (void *)8)) != -1 || errno != EFAULT)
+		return fail("NULL-ish pointer (want EFAULT)", r < 0 ? -errno : r);
+	unmapped = (void *)(uintptr_t)0x7fffffff0000ULL;
+	if ((r = ioctl(fd, VDVK_IOC_CALL, unmapped)) != -1 || errno != EFAULT)
+		return fail("unmapped pointer (want EFAULT)", r < 0 ? -errno : r);
+	/* Opcodes: vdvk-internal and unknown ones are refused, VCOPY is not there yet. */
+	memset(&c, 0, sizeof(c));
+	c.sqe.opcode = VDVK_OP_CANCEL;
+	if ((r = raw_call(fd, &c, &res)) != -EINVAL)
+		return fail("CANCEL from user space (want -EINVAL)", r);
+	c.sqe.opcode = VDVK_OP_PROC_EXIT;
+	if ((r = raw_call(fd, &c, &res)) != -EINVAL)
+		return fail("PROC_EXIT from user space (want -EINVAL)", r);
+	c.sqe.opcode = 999;
+	if ((r = raw_call(fd, &c, &res)) != -EINVAL)
+		return fail("opcode 999 (want -EINVAL)", r);
+	c.sqe.opcode = VDVK_OP_VCOPY;
+	if ((r = raw_call(fd, &c, &res)) != 0 || res != EDVSNOSYS)
+		return fail("VCOPY (want EDVSNOSYS)", r ? r : res);
+	c.sqe.opcode = VDVK_OP_GETDVSINFO;
+	c.sqe.buf_len = VDVK_CALL_BUF + 1;
+	if ((r = raw_call(fd, &c, &res)) != -EINVAL)
+		return fail("buf_len 4097 (want -EINVAL)", r);
+	/* Forged identity and fields are overwritten: the call still works and
+	 * the caller is this process, so bind + getep see our own pid. */
+	memset(&c, 0, sizeof(c));
+	c.sqe.opcode = VDVK_OP_GETDVSINFO;
+	c.sqe.buf_len = sizeof(struct vdvk_dvs_info);
+	c.sqe.buf_index = 60000;
+	c.sqe.flags = 0xffff;
+	c.sqe.reserved0 = 7;
+	c.sqe.caller_pid = 1;
+	c.sqe.caller_tid = 1;
+	c.sqe.tag = ~0ULL;
+	c.sqe.timeout_ms = -1;
+	if ((r = raw_call(fd, &c, &res)) != 0 || res < 0)
+		return fail("getdvsinfo with forged fields", r ? r : res);
+	memset(&c, 0, sizeof(c));
+	c.sqe.opcode = VDVK_OP_BIND;
+	c.sqe.arg[0] = SELF_BIND;
+	c.sqe.arg[1] = 0;
+	c.sqe.arg[2] = 1;	/* "pid 1": ignored for SELF_BIND */
+	c.sqe.arg[3] = 48;
+	c.sqe.arg[4] = LOCALNODE;
+	c.sqe.caller_pid = 1;	/* forged: the driver says who we are */
+	c.sqe.timeout_ms = -1;
+	if ((r = raw_call(fd, &c, &res)) != 0 || res != 48)
+		return fail("raw bind 48", r ? r : res);
+	r = (int)dvk_getep(getpid());
+	if (r != 48)
+		return fail("getep(our pid) after a forged-pid bind", r);
+	if ((r = (int)dvk_unbind(0, 48)) < 0)
+		return fail("unbind 48", r);
+	close(fd);
+	printf("guest_dvk: hostile ioctls refused, identity not forgeable\n");
+	return 0;
+}
+
+static int broken(int ep)
+{
+	message m;
+	long rc;
+
+	if ((rc = dvk_bind(0, ep)) != ep)
+		return fail("bind", rc);
+	printf("guest_dvk: waiting on %d\n", ep);
+	fflush(stdout);
+	rc = dvk_receive(ANY, &m);
+	if (rc != EDVSNOTCONN)
+		return fail("receive on a corrupted ring (want EDVSNOTCONN)", rc);
+	rc = dvk_receive_T(ANY, &m, TIMEOUT_NOWAIT);
+	if (rc != EDVSNOTCONN)
+		return fail("next call on a corrupted ring (want EDVSNOTCONN)", rc);
+	printf("guest_dvk: corrupted ring -> EDVSNOTCONN\n");
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	const char *mode = argc > 1 ? argv[1] : "";
@@ -147,6 +286,13 @@ int main(int argc, char **argv)
 	}
 	if (!strcmp(mode, "serve") && argc == 4)
 		return serve(atoi(argv[2]), atol(argv[3]));
-	fprintf(stderr, "usage: guest_dvk client NODE SERVER_EP COUNT | keep EP | free EP | serve EP N\n");
+	if (!strcmp(mode, "signal") && argc == 3)
+		return signal_mode(atoi(argv[2]));
+	if (!strcmp(mode, "hostile") && argc == 2)
+		return hostile();
+	if (!strcmp(mode, "broken") && argc == 3)
+		return broken(atoi(argv[2]));
+	fprintf(stderr, "usage: guest_dvk client NODE SERVER_EP COUNT | keep EP | free EP | serve EP N |\n"
+			"       signal EP | hostile | broken EP\n");
 	return 2;
 }
