@@ -14,6 +14,9 @@
  *                            (EDVSINTR), after which calls work as before
  *   guest_dvk hostile        bad pointers, opcodes and lengths straight at
  *                            the ioctl: errors, never a crash
+ *   guest_dvk notify-recv EP SRC   binds EP, receives one notify from SRC
+ *   guest_dvk notify-send EP DST   binds EP, waits for DST to bind, notifies it,
+ *                                  waits for DST to unbind
  *   guest_dvk broken EP      binds EP, blocks in receive until the host
  *                            corrupts the ring: EDVSNOTCONN, and so are later calls
  */
@@ -263,6 +266,44 @@ static int broken(int ep)
 	return 0;
 }
 
+static int notify_recv(int ep, int src)
+{
+	message m;
+	long rc;
+
+	if ((rc = dvk_bind(0, ep)) != ep)
+		return fail("bind", rc);
+	printf("guest_dvk: waiting for a notify on %d\n", ep);
+	fflush(stdout);
+	rc = dvk_receive(ANY, &m);
+	if (rc < 0)
+		return fail("receive", rc);
+	if (m.m_source != src || m.m_type != NOTIFY_FROM(src))
+		return fail("not a notify from the sender (m_type)", m.m_type);
+	printf("guest_dvk: notify from %d received\n", src);
+	return dvk_unbind(0, ep) < 0 ? fail("unbind", -1) : 0;
+}
+
+static int notify_send(int ep, int dst)
+{
+	long rc;
+
+	if ((rc = dvk_bind(0, ep)) != ep)
+		return fail("bind", rc);
+	rc = dvk_wait4bindep_X(WAIT_BIND, dst, 20000);
+	if (rc < 0)
+		return fail("wait4bind", rc);
+	rc = dvk_notify(dst);
+	if (rc < 0)
+		return fail("notify", rc);
+	/* A pending notify dies with its sender's slot: stay bound until the
+	 * receiver has taken it (it unbinds afterwards). */
+	rc = dvk_wait4bindep_X(WAIT_UNBIND, dst, 20000);
+	if (rc < 0)
+		return fail("wait4unbind", rc);
+	return dvk_unbind(0, ep) < 0 ? fail("unbind", -1) : 0;
+}
+
 int main(int argc, char **argv)
 {
 	const char *mode = argc > 1 ? argv[1] : "";
@@ -288,11 +329,15 @@ int main(int argc, char **argv)
 		return serve(atoi(argv[2]), atol(argv[3]));
 	if (!strcmp(mode, "signal") && argc == 3)
 		return signal_mode(atoi(argv[2]));
+	if (!strcmp(mode, "notify-recv") && argc == 4)
+		return notify_recv(atoi(argv[2]), atoi(argv[3]));
+	if (!strcmp(mode, "notify-send") && argc == 4)
+		return notify_send(atoi(argv[2]), atoi(argv[3]));
 	if (!strcmp(mode, "hostile") && argc == 2)
 		return hostile();
 	if (!strcmp(mode, "broken") && argc == 3)
 		return broken(atoi(argv[2]));
 	fprintf(stderr, "usage: guest_dvk client NODE SERVER_EP COUNT | keep EP | free EP | serve EP N |\n"
-			"       signal EP | hostile | broken EP\n");
+			"       signal EP | hostile | broken EP | notify-recv EP SRC | notify-send EP DST\n");
 	return 2;
 }
