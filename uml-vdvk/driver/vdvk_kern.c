@@ -567,21 +567,55 @@ static int vdvk_open(struct inode *inode, struct file *file)
 	return 0;
 }
 
+static void vdvk_report_exit(struct vdvk_dev *dev, pid_t tgid)
+{
+	struct vdvk_sqe sqe;
+
+	memset(&sqe, 0, sizeof(sqe));
+	sqe.opcode = VDVK_OP_PROC_EXIT;
+	sqe.arg[0] = tgid;
+	sqe.caller_pid = tgid;
+	vdvk_submit_oneway(dev, &sqe);
+}
+
+/*
+ * Every close of an fd, including the ones an exiting process's file table
+ * does: a process that exits while others (a parent or child sharing the fd
+ * through fork) keep the file open is reported now, not at the last close.
+ */
+static int vdvk_flush(struct file *file, fl_owner_t id)
+{
+	struct vdvk_file *vf = file->private_data;
+	pid_t tgid = current->tgid;
+	bool used = false;
+	int i;
+
+	if (!(current->flags & PF_EXITING))
+		return 0;	/* an explicit close(): the process may hold another fd */
+	spin_lock(&vf->lock);
+	for (i = 0; i < vf->nr; i++) {
+		if (vf->tgids[i] == tgid) {
+			vf->tgids[i] = vf->tgids[--vf->nr];
+			used = true;
+			break;
+		}
+	}
+	spin_unlock(&vf->lock);
+	if (used)
+		vdvk_report_exit(vf->dev, tgid);
+	return 0;
+}
+
 static int vdvk_release(struct inode *inode, struct file *file)
 {
 	struct vdvk_file *vf = file->private_data;
-	struct vdvk_sqe sqe;
 	int i;
 
-	/* The last reference is gone: every process that called through it is
-	 * done with DVK (normally because it exited). */
-	for (i = 0; i < vf->nr; i++) {
-		memset(&sqe, 0, sizeof(sqe));
-		sqe.opcode = VDVK_OP_PROC_EXIT;
-		sqe.arg[0] = vf->tgids[i];
-		sqe.caller_pid = vf->tgids[i];
-		vdvk_submit_oneway(vf->dev, &sqe);
-	}
+	/* The last reference is gone: every process still listed called
+	 * through it and is done with DVK (it closed its last fd, as
+	 * dvk_close() does; exits were reported by vdvk_flush). */
+	for (i = 0; i < vf->nr; i++)
+		vdvk_report_exit(vf->dev, vf->tgids[i]);
 	kfree(vf);
 	return 0;
 }
@@ -604,6 +638,7 @@ static long vdvk_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 static const struct file_operations vdvk_fops = {
 	.owner = THIS_MODULE,
 	.open = vdvk_open,
+	.flush = vdvk_flush,
 	.release = vdvk_release,
 	.unlocked_ioctl = vdvk_ioctl,
 	.llseek = noop_llseek,

@@ -17,6 +17,8 @@
  *   guest_dvk notify-recv EP SRC   binds EP, receives one notify from SRC
  *   guest_dvk notify-send EP DST   binds EP, waits for DST to bind, notifies it,
  *                                  waits for DST to unbind
+ *   guest_dvk fork EP1 EP2   binds EP1, forks a child that binds EP2 through the
+ *                            inherited fd and exits: EP2 is free while we still run
  *   guest_dvk broken EP      binds EP, blocks in receive until the host
  *                            corrupts the ring: EDVSNOTCONN, and so are later calls
  */
@@ -28,6 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -304,6 +307,38 @@ static int notify_send(int ep, int dst)
 	return dvk_unbind(0, ep) < 0 ? fail("unbind", -1) : 0;
 }
 
+static int slot_free(int ep)
+{
+	proc_usr_t p;
+	long rc = dvk_getprocinfo(0, ep, &p);
+
+	return rc >= 0 && (p.p_rts_flags & SLOT_FREE);
+}
+
+static int fork_mode(int ep1, int ep2)
+{
+	long rc;
+	pid_t child;
+	int st, i;
+
+	if ((rc = dvk_bind(0, ep1)) != ep1)
+		return fail("bind", rc);
+	child = fork();
+	if (child == 0)
+		_exit(dvk_bind(0, ep2) == ep2 ? 0 : 1);	/* same fd, our own tgid */
+	if (child < 0 || waitpid(child, &st, 0) != child || !WIFEXITED(st) || WEXITSTATUS(st))
+		return fail("child bind", -1);
+	/* The child's exit reaches the backend asynchronously. */
+	for (i = 0; i < 200 && !slot_free(ep2); i++)
+		usleep(10000);
+	if (!slot_free(ep2))
+		return fail("child exited but its slot is still bound", ep2);
+	if (slot_free(ep1))
+		return fail("our own slot went away with the child", ep1);
+	printf("guest_dvk: forked child's exit freed %d, %d still bound\n", ep2, ep1);
+	return dvk_unbind(0, ep1) < 0 ? fail("unbind", -1) : 0;
+}
+
 int main(int argc, char **argv)
 {
 	const char *mode = argc > 1 ? argv[1] : "";
@@ -333,11 +368,14 @@ int main(int argc, char **argv)
 		return notify_recv(atoi(argv[2]), atoi(argv[3]));
 	if (!strcmp(mode, "notify-send") && argc == 4)
 		return notify_send(atoi(argv[2]), atoi(argv[3]));
+	if (!strcmp(mode, "fork") && argc == 4)
+		return fork_mode(atoi(argv[2]), atoi(argv[3]));
 	if (!strcmp(mode, "hostile") && argc == 2)
 		return hostile();
 	if (!strcmp(mode, "broken") && argc == 3)
 		return broken(atoi(argv[2]));
 	fprintf(stderr, "usage: guest_dvk client NODE SERVER_EP COUNT | keep EP | free EP | serve EP N |\n"
-			"       signal EP | hostile | broken EP | notify-recv EP SRC | notify-send EP DST\n");
+			"       signal EP | hostile | broken EP | notify-recv EP SRC | notify-send EP DST |\n"
+			"       fork EP1 EP2\n");
 	return 2;
 }
