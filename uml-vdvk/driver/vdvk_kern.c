@@ -523,14 +523,19 @@ static long vdvk_call(struct vdvk_dev *dev, struct vdvk_file *vf, void __user *u
 		vdvk_submit_oneway(dev, &cancel);
 		err = vdvk_wait(dev, req, false, VDVK_CANCEL_WAIT);
 		if (err) {
-			/* The backend may still write the buffer: leak it, never reuse. */
 			spin_lock_irqsave(&dev->lock, flags);
-			if (!req->done)
+			if (req->done) {
+				err = 0;	/* completed just now: keep the real result */
+			} else {
 				list_del_init(&req->node);
+				/* The backend may still write the buffer: leak it, never reuse. */
+				req->buf = -1;
+				req->cqe.res = VDVK_EDVSINTR;
+			}
 			spin_unlock_irqrestore(&dev->lock, flags);
-			pr_warn("%s: call %llu not completed after cancel\n", dev->name, req->tag);
-			req->buf = -1;
-			req->cqe.res = VDVK_EDVSINTR;
+			if (err)
+				pr_warn("%s: call %llu not completed after cancel\n", dev->name,
+					req->tag);
 		}
 	}
 	call->cqe = req->cqe;
