@@ -21,8 +21,9 @@
 #    ring.
 # 4. A guest killed with SIGKILL in the middle of a receive: the backend frees
 #    its endpoint and keeps serving.
-# 5. The host corrupts the ring under a guest blocked in receive: the call
-#    fails with EDVSNOTCONN, no oops; after that guest, the ring works again.
+# 5. The host corrupts the ring (cq_tail out of range; state DEAD) under a
+#    guest blocked in receive: the call fails with EDVSNOTCONN, no oops; after
+#    that guest, the ring works again.
 # 6. Guest <-> guest: a guest on R serves, a guest on R2 (another CPU) sendrecs.
 # Skips (77) without a kernel whose vdvk driver has VDVK_IOC_CALL.
 set -uo pipefail
@@ -187,6 +188,19 @@ grep -q 'corrupted ring -> EDVSNOTCONN' "$work/g4.log" || fail "no EDVSNOTCONN o
 grep -q 'ring unusable (cq_tail out of range)' "$work/g4.log" || fail "driver did not log the corruption"
 wait_death "$ring" 4
 wait_ep 49 SLOT_FREE
+
+# The same with the ring marked DEAD (what the backend does to a guest that
+# breaks the protocol).
+"$launcher" --timeout 120 --ring "$ring" -- "$guest" broken 56 >"$work/g6.log" 2>&1 &
+g6=$!
+pids+=("$g6")
+wait_ep 56 RECEIVING
+printf '\x01\x00\x00\x00' | dd of="$ring" bs=1 seek=512 conv=notrunc status=none
+printf 'x' >"$ring.wake"
+wait "$g6" || fail "guest on the DEAD ring exited $?: $(cat "$work/g6.log")"
+grep -q 'corrupted ring -> EDVSNOTCONN' "$work/g6.log" || fail "no EDVSNOTCONN on the DEAD ring"
+wait_death "$ring" 5
+wait_ep 56 SLOT_FREE
 out=$("$launcher" --timeout 120 --ring "$ring" -- "$guest" client 5 11 50 2>&1) ||
 	fail "guest after the corruption: $out"
 echo "ok: corrupted ring -> EDVSNOTCONN without an oops; the reset ring works again"
