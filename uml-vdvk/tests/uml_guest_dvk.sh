@@ -25,6 +25,7 @@
 #    guest blocked in receive: the call fails with EDVSNOTCONN, no oops; after
 #    that guest, the ring works again.
 # 6. Guest <-> guest: a guest on R serves, a guest on R2 (another CPU) sendrecs.
+# 7. The backend stops under a blocked guest call: EDVSNOTCONN, files removed.
 # Skips (77) without a kernel whose vdvk driver has VDVK_IOC_CALL.
 set -uo pipefail
 
@@ -218,3 +219,21 @@ echo "$out"
 [[ $rc == 0 ]] || fail "guest client on $ring2 exited $rc"
 wait "$g5" || fail "guest server on $ring exited $?: $(cat "$work/g5.log")"
 echo "ok: guest<->guest 300 sendrecs over two rings"
+
+# The backend stops while a guest call blocks: DEAD -> EDVSNOTCONN and the
+# guest carries on (it sends nothing once it sees DEAD; a kick racing the stop
+# gets EPIPE, UML keeps SIGPIPE blocked); the backend removes its files.
+"$launcher" --timeout 120 --ring "$ring" -- "$guest" broken 57 >"$work/g7.log" 2>&1 &
+g7=$!
+pids+=("$g7")
+wait_ep 57 RECEIVING
+kill -TERM "$backend_pid"
+wait "$backend_pid"
+brc=$?
+[[ $brc == 0 ]] || fail "backend exited $brc on SIGTERM"
+wait "$g7" || fail "guest exited $? after the backend stopped: $(cat "$work/g7.log")"
+grep -q 'corrupted ring -> EDVSNOTCONN' "$work/g7.log" || fail "no EDVSNOTCONN after the backend stopped"
+for f in "$ring" "$ring.kick" "$ring.wake" "$ring2" "$ring2.kick" "$ring2.wake"; do
+	[[ ! -e $f ]] || fail "$f left behind by the backend"
+done
+echo "ok: backend stop -> EDVSNOTCONN in the guest, ring files removed"
