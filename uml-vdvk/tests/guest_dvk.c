@@ -3,8 +3,8 @@
  * libdvk_guest (the C API over /dev/vdvk). Each mode exits 0 on success,
  * 1 with a line on stderr on the first wrong result.
  *
- *   guest_dvk client NODE SERVER_EP COUNT
- *       getdvsinfo says NODE; binds ep 42; a NOWAIT receive is EDVSAGAIN;
+ *   guest_dvk client NODE SERVER_EP COUNT [EP]
+ *       getdvsinfo says NODE; binds EP (default 42); a NOWAIT receive is EDVSAGAIN;
  *       COUNT sendrecs to the host's latency_server at SERVER_EP with payload
  *       and m_source checks (prints the mean round trip); unbinds.
  *   guest_dvk keep EP        binds EP and exits bound (the driver reports the exit)
@@ -57,7 +57,7 @@ static double now_us(void)
 	return ts.tv_sec * 1e6 + ts.tv_nsec / 1e3;
 }
 
-static int client(int node, int server_ep, long count)
+static int client(int node, int server_ep, long count, int ep)
 {
 	dvs_usr_t dvs;
 	message m;
@@ -68,9 +68,9 @@ static int client(int node, int server_ep, long count)
 	rc = dvk_getdvsinfo(&dvs);
 	if (rc != node)
 		return fail("getdvsinfo node id", rc);
-	rc = dvk_bind(0, 42);
-	if (rc != 42)
-		return fail("bind 42", rc);
+	rc = dvk_bind(0, ep);
+	if (rc != ep)
+		return fail("bind", rc);
 	memset(&m, 0, sizeof(m));
 	rc = dvk_receive_T(ANY, &m, TIMEOUT_NOWAIT);
 	if (rc != EDVSAGAIN)
@@ -97,9 +97,9 @@ static int client(int node, int server_ep, long count)
 	t1 = now_us();
 	printf("guest_dvk: %ld sendrecs ok, mean round trip %.1f us\n", count,
 	       count ? (t1 - t0) / count : 0.0);
-	rc = dvk_unbind(0, 42);
+	rc = dvk_unbind(0, ep);
 	if (rc < 0)
-		return fail("unbind 42", rc);
+		return fail("unbind", rc);
 	return 0;
 }
 
@@ -343,8 +343,8 @@ int main(int argc, char **argv)
 {
 	const char *mode = argc > 1 ? argv[1] : "";
 
-	if (!strcmp(mode, "client") && argc == 5)
-		return client(atoi(argv[2]), atoi(argv[3]), atol(argv[4]));
+	if (!strcmp(mode, "client") && (argc == 5 || argc == 6))
+		return client(atoi(argv[2]), atoi(argv[3]), atol(argv[4]), argc == 6 ? atoi(argv[5]) : 42);
 	if (!strcmp(mode, "keep") && argc == 3) {
 		long rc = dvk_bind(0, atoi(argv[2]));
 		return rc == atoi(argv[2]) ? 0 : fail("bind", rc);
@@ -374,7 +374,7 @@ int main(int argc, char **argv)
 		return hostile();
 	if (!strcmp(mode, "broken") && argc == 3)
 		return broken(atoi(argv[2]));
-	fprintf(stderr, "usage: guest_dvk client NODE SERVER_EP COUNT | keep EP | free EP | serve EP N |\n"
+	fprintf(stderr, "usage: guest_dvk client NODE SERVER_EP COUNT [EP] | keep EP | free EP | serve EP N |\n"
 			"       signal EP | hostile | broken EP | notify-recv EP SRC | notify-send EP DST |\n"
 			"       fork EP1 EP2\n");
 	return 2;

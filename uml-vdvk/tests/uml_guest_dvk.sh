@@ -150,6 +150,18 @@ echo "$out"
 echo "ok: a second guest works on the reset ring"
 wait_death "$ring" 2
 
+# Eight guest processes at once: calls in flight together share the ring's
+# buffers and completions (the driver matches them by tag).
+out=$("$launcher" --timeout 120 --ring "$ring" -- /bin/bash -c \
+	"for ep in 60 61 62 63 64 65 66 67; do $guest client 5 11 300 \$ep & done; rc=0;
+	 for j in 1 2 3 4 5 6 7 8; do wait -n || rc=1; done; exit \$rc" 2>&1)
+rc=$?
+[[ $rc == 0 ]] || fail "concurrent guest clients: status $rc: $out"
+n=$(grep -c '300 sendrecs ok' <<<"$out")
+[[ $n == 8 ]] || fail "only $n of 8 concurrent guest clients finished: $out"
+echo "ok: 8 concurrent guest processes x 300 sendrecs"
+wait_death "$ring" 3
+
 # SIGKILL of the whole guest while its process blocks in receive.
 umid=guestdvk-$$
 "$launcher" --timeout 120 --umid "$umid" --ring "$ring" -- "$guest" serve 45 1000000 >"$work/g3.log" 2>&1 &
@@ -169,7 +181,7 @@ done
 "$lat_client" --server-ep 11 --ep 46 --loops 100 >"$work/client2.log" 2>&1 ||
 	fail "host client after the guest kill: $(cat "$work/client2.log")"
 echo "ok: SIGKILLed guest's endpoint freed, backend keeps serving"
-wait_death "$ring" 3
+wait_death "$ring" 4
 
 # Corrupt the ring under a guest blocked in receive.
 "$launcher" --timeout 120 --ring "$ring" -- /bin/sh -c \
@@ -187,7 +199,7 @@ cat "$work/g4.log"
 grep -q 'corrupted ring -> EDVSNOTCONN' "$work/g4.log" || fail "no EDVSNOTCONN on the corrupted ring"
 ! grep -Eqi 'oops|bug:|panic|call trace' "$work/g4.log" || fail "kernel trouble on the corrupted ring"
 grep -q 'ring unusable (cq_tail out of range)' "$work/g4.log" || fail "driver did not log the corruption"
-wait_death "$ring" 4
+wait_death "$ring" 5
 wait_ep 49 SLOT_FREE
 
 # The same with the ring marked DEAD (what the backend does to a guest that
@@ -200,7 +212,7 @@ printf '\x01\x00\x00\x00' | dd of="$ring" bs=1 seek=512 conv=notrunc status=none
 printf 'x' >"$ring.wake"
 wait "$g6" || fail "guest on the DEAD ring exited $?: $(cat "$work/g6.log")"
 grep -q 'corrupted ring -> EDVSNOTCONN' "$work/g6.log" || fail "no EDVSNOTCONN on the DEAD ring"
-wait_death "$ring" 5
+wait_death "$ring" 6
 wait_ep 56 SLOT_FREE
 out=$("$launcher" --timeout 120 --ring "$ring" -- "$guest" client 5 11 50 2>&1) ||
 	fail "guest after the corruption: $out"
