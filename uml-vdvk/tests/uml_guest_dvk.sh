@@ -153,8 +153,8 @@ wait_death "$ring" 2
 # Eight guest processes at once: calls in flight together share the ring's
 # buffers and completions (the driver matches them by tag).
 out=$("$launcher" --timeout 120 --ring "$ring" -- /bin/bash -c \
-	"for ep in 60 61 62 63 64 65 66 67; do $guest client 5 11 300 \$ep & done; rc=0;
-	 for j in 1 2 3 4 5 6 7 8; do wait -n || rc=1; done; exit \$rc" 2>&1)
+	"pids=; for ep in 60 61 62 63 64 65 66 67; do $guest client 5 11 300 \$ep & pids=\"\$pids \$!\"; done
+	 rc=0; for p in \$pids; do wait \$p || rc=1; done; exit \$rc" 2>&1)
 rc=$?
 [[ $rc == 0 ]] || fail "concurrent guest clients: status $rc: $out"
 n=$(grep -c '300 sendrecs ok' <<<"$out")
