@@ -9,6 +9,7 @@
  *       and m_source checks (prints the mean round trip); unbinds.
  *   guest_dvk keep EP        binds EP and exits bound (the driver reports the exit)
  *   guest_dvk free EP        getprocinfo(0, EP) says SLOT_FREE
+ *   guest_dvk receiving EP   waits (10 s at most) until EP is blocked in a receive
  *   guest_dvk serve EP N     binds EP, answers N pings (latency protocol), unbinds
  *   guest_dvk signal EP      binds EP; SIGALRM interrupts a blocking receive
  *                            (EDVSINTR), after which calls work as before
@@ -360,6 +361,17 @@ int main(int argc, char **argv)
 		printf("guest_dvk: slot %s free\n", argv[2]);
 		return 0;
 	}
+	if (!strcmp(mode, "receiving") && argc == 3) {
+		proc_usr_t p;
+		int i;
+
+		for (i = 0; i < 1000; i++) {
+			if (dvk_getprocinfo(0, atoi(argv[2]), &p) >= 0 && (p.p_rts_flags & RECEIVING))
+				return 0;
+			usleep(10000);
+		}
+		return fail("never saw the slot receiving", atoi(argv[2]));
+	}
 	if (!strcmp(mode, "serve") && argc == 4)
 		return serve(atoi(argv[2]), atol(argv[3]));
 	if (!strcmp(mode, "signal") && argc == 3)
@@ -374,7 +386,7 @@ int main(int argc, char **argv)
 		return hostile();
 	if (!strcmp(mode, "broken") && argc == 3)
 		return broken(atoi(argv[2]));
-	fprintf(stderr, "usage: guest_dvk client NODE SERVER_EP COUNT [EP] | keep EP | free EP | serve EP N |\n"
+	fprintf(stderr, "usage: guest_dvk client NODE SERVER_EP COUNT [EP] | keep EP | free EP | receiving EP | serve EP N |\n"
 			"       signal EP | hostile | broken EP | notify-recv EP SRC | notify-send EP DST |\n"
 			"       fork EP1 EP2\n");
 	return 2;

@@ -16,6 +16,7 @@
 #      guest_dvk notify-recv 52 / notify-send 53: a notify between two guest processes
 #      guest_dvk fork 54 55: a forked child's exit frees its slot while the
 #                          parent still holds the shared fd
+#      guest_dvk serve 58, killed with SIGKILL in receive: slot 58 is freed
 # 3. After the guest is gone: its endpoints are free on the host (dvkctl), the
 #    backend still serves host clients, and a second guest boots on the reset
 #    ring.
@@ -115,7 +116,8 @@ out=$("$launcher" --timeout 120 --ring "$ring" -- /bin/sh -c \
 	"$guest client 5 11 1000 && $guest keep 43 && $guest free 43 && $guest serve 44 200 &&
 	 $guest signal 47 && $guest hostile &&
 	 { $guest notify-recv 52 53 & $guest notify-send 53 52 && wait \$!; } &&
-	 $guest fork 54 55" 2>&1)
+	 $guest fork 54 55 &&
+	 { $guest serve 58 1000000 & $guest receiving 58 && kill -9 \$! && { wait \$!; sleep 0.5; $guest free 58; }; }" 2>&1)
 rc=$?
 echo "$out"
 [[ $rc == 0 ]] || fail "guest exited $rc"
@@ -125,22 +127,23 @@ grep -q 'signal -> EDVSINTR' <<<"$out" || fail "no signal result"
 grep -q 'hostile ioctls refused' <<<"$out" || fail "no hostile result"
 grep -q 'notify from 53 received' <<<"$out" || fail "no notify between guest processes"
 grep -q "forked child's exit freed 55" <<<"$out" || fail "no fork result"
+grep -q 'slot 58 free' <<<"$out" || fail "ep 58 not freed after SIGKILL of its guest process in receive"
 wait "$client_pid"
 crc=$?
 cat "$work/client.log"
 [[ $crc == 0 ]] || fail "host latency_client against the guest server exited $crc"
 echo "ok: guest->host 1000 sendrecs, guest process exit frees its slot, host->guest 200 sendrecs,"
 echo "    EDVSINTR on a signal, hostile ioctls refused, notify between guest processes,"
-echo "    a forked child's exit frees its slot"
+echo "    a forked child's exit frees its slot, so does SIGKILL of a process blocked in receive"
 
 # The guest is gone: nothing of it remains bound, the backend serves on.
 wait_death "$ring" 1
-for ep in 42 43 44 47 48 52 53 54 55; do
+for ep in 42 43 44 47 48 52 53 54 55 58; do
 	line=$("$dvkctl" proc 0 $ep) || fail "dvkctl proc 0 $ep failed: $line"
 	grep -q 'SLOT_FREE' <<<"$line" || fail "ep $ep still bound after the guest ended: $line"
 done
 kill -0 "$backend_pid" 2>/dev/null || fail "backend died"
-echo "ok: endpoints 42-44, 47, 48, 52-55 free on the host after the guest ended"
+echo "ok: endpoints 42-44, 47, 48, 52-55, 58 free on the host after the guest ended"
 
 # A second guest on the same (reset) ring.
 out=$("$launcher" --timeout 120 --ring "$ring" -- "$guest" client 5 11 100 2>&1)
