@@ -41,7 +41,7 @@
 /* proxies/latency/latency_proto.h, restated in C. */
 #define PING 0x4c01
 #define PONG 0x4c02
-static int64_t ping_field(int64_t seq, int i) { return seq * 0x10001 + i * 0x3b9aca07; }
+static int64_t ping_field(int64_t seq, int i) { return seq * 0x10001 + (int64_t)i * 0x3b9aca07; }
 static int64_t pong_field(int64_t v) { return ~v ^ 0x5a5a5a5a5a5aLL; }
 
 static int fail(const char *what, long rc)

@@ -252,3 +252,5 @@ for f in "$ring" "$ring.kick" "$ring.wake" "$ring2" "$ring2.kick" "$ring2.wake";
 	[[ ! -e $f ]] || fail "$f left behind by the backend"
 done
 echo "ok: backend stop -> EDVSNOTCONN in the guest, ring files removed"
+# A sanitizer build of the backend (VDVK_SANITIZE) reports into its log.
+! grep -Eq 'Sanitizer|runtime error:' "$work/backend.log" || fail "sanitizer report in the backend log"
