@@ -91,6 +91,14 @@ int main(int argc, char** argv) {
   int rc;
   {
     vdvk::rings::Backend backend(bc, ec, loop);
+    // Guest rings first: whoever waits for the socket to appear may then
+    // rely on the ring files existing too.
+    for (const std::string& path : opt.guest_rings) {
+      if (!backend.AddGuestRing(path, &error)) {
+        spdlog::error("host-backend: {}", error);
+        return 1;
+      }
+    }
     if (!backend.Listen(&error)) {
       spdlog::error("host-backend: {}", error);
       return 1;

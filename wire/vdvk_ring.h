@@ -119,7 +119,10 @@ enum vdvk_opcode {
 	VDVK_OP_VCOPY_DONE = 64, /* client finished a granted vcopy: arg[0] = result */
 	VDVK_OP_CANCEL = 65,     /* cancel the pending request whose tag is arg64[0] */
 	VDVK_OP_STATS = 66,      /* backend counters -> buffer (struct vdvk_stats) */
-	VDVK_OP_LAST = 66,
+	VDVK_OP_LAST = 66,       /* last opcode of every attachment */
+	/* guest-kernel attachments only (a host client sending it is dropped) */
+	VDVK_OP_PROC_EXIT = 67,  /* guest process arg[0] (tgid) exited; no completion */
+	VDVK_OP_GUEST_LAST = 67,
 };
 
 /* The 64-byte message: m_source/m_type then 56 bytes of MINIX payload. */
@@ -197,7 +200,10 @@ struct vdvk_ring_hdr {
 	vdvk_u64 buf_off;
 	vdvk_u64 file_size;    /* total bytes the backend mapped */
 	vdvk_s32 node_id;      /* the backend's node */
-	vdvk_u32 reserved0[13];
+	/* Guest rings only: host pid of the UML kernel process, written by the
+	 * guest driver at attach so the backend can watch it die. Untrusted. */
+	vdvk_s32 client_host_pid;
+	vdvk_u32 reserved0[12];
 
 	/* offset 128 */ vdvk_u32 sq_head;  /* written by the backend (consumer) */
 	vdvk_u32 pad_sq_head[15];
@@ -349,6 +355,7 @@ VDVK_STATIC_ASSERT(VDVK_OFFSETOF(struct vdvk_sqe, u) == 64, "sqe msg offset");
 VDVK_STATIC_ASSERT(sizeof(struct vdvk_cqe) == 128, "cqe is 128 bytes");
 VDVK_STATIC_ASSERT(VDVK_OFFSETOF(struct vdvk_cqe, msg) == 64, "cqe msg offset");
 VDVK_STATIC_ASSERT(sizeof(struct vdvk_ring_hdr) == VDVK_RING_HDR_SIZE, "hdr is one page");
+VDVK_STATIC_ASSERT(VDVK_OFFSETOF(struct vdvk_ring_hdr, client_host_pid) == 76, "client_host_pid offset");
 VDVK_STATIC_ASSERT(VDVK_OFFSETOF(struct vdvk_ring_hdr, sq_head) == 128, "sq_head offset");
 VDVK_STATIC_ASSERT(VDVK_OFFSETOF(struct vdvk_ring_hdr, sq_tail) == 192, "sq_tail offset");
 VDVK_STATIC_ASSERT(VDVK_OFFSETOF(struct vdvk_ring_hdr, cq_head) == 256, "cq_head offset");

@@ -348,8 +348,10 @@ void Backend::OnSocket(struct ev_loop*, ev_io* w, int) {
 
 void Backend::OnKick(struct ev_loop*, ev_io* w, int) {
   auto* a = static_cast<Attachment*>(w->data);
+  Backend* self = a->backend;
   a->ring->DrainKick();
-  a->backend->ServeAll();
+  if (a->domain != 0) self->WatchGuestPid(a);  // may end `a` (guest already dead)
+  self->ServeAll();
 }
 
 // ---- detach and process exit ---------------------------------------------------
@@ -398,6 +400,7 @@ void Backend::DetachNow(uint64_t attach_id, uint32_t reason, const char* why) {
                  DeadReasonName(reason));
     why = DeadReasonName(reason);
   }
+  if (a->domain != 0) return GuestDetachNow(std::move(a), why);
   ev_io_stop(loop_, &a->sock_io);
   ev_io_stop(loop_, &a->kick_io);
   close(a->sock_fd);

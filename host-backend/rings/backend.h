@@ -29,6 +29,7 @@
 #include "host-backend/engine/engine.h"
 #include "host-backend/nodes/link_api.h"
 #include "host-backend/rings/copy_executor.h"
+#include "host-backend/rings/guest_ring.h"
 #include "host-backend/rings/ring_layout.h"
 #include "host-backend/rings/shared_ring.h"
 
@@ -68,6 +69,9 @@ class Backend final : public EngineSink, public nodes::LinkIn {
   // Binds and listens on cfg.socket_path (a stale socket file is removed:
   // the caller holds the instance lock). Returns false with *error set.
   bool Listen(std::string* error);
+  // Creates and serves a UML guest ring (guest_ring.cc); call before Run().
+  // Each gets the next domain (1, 2, ...). Returns false with *error set.
+  bool AddGuestRing(const std::string& path, std::string* error);
   // Runs the loop until SIGTERM/SIGINT. Returns the exit code.
   int Run();
 
@@ -153,6 +157,15 @@ class Backend final : public EngineSink, public nodes::LinkIn {
   void SetAllSleeping(bool sleeping);
   void Shutdown();
 
+  // Guest rings (guest_ring.cc)
+  void AttachGuest(GuestRing* g);
+  void WatchGuestPid(Attachment* a);
+  static void OnGuestPidExit(struct ev_loop* loop, ev_io* w, int revents);
+  // The guest of g died: end its domain, reset the ring, wait for the next.
+  void GuestGone(GuestRing* g);
+  void GuestDetachNow(std::unique_ptr<Attachment> a, const char* why);
+  void HandleProcExit(Attachment* a, const vdvk_sqe& sqe);
+
   BackendConfig cfg_;
   std::string node_name_;
   struct ev_loop* loop_;
@@ -166,6 +179,8 @@ class Backend final : public EngineSink, public nodes::LinkIn {
   std::map<uint64_t, std::unique_ptr<Attachment>> attachments_;
   std::unordered_map<Greeting*, std::unique_ptr<Greeting>> greetings_;
   std::unordered_map<pid_t, std::unique_ptr<PidWatch>> pid_watches_;
+  // ~Backend empties attachments_ first; destroying these unlinks the files.
+  std::map<uint32_t, std::unique_ptr<GuestRing>> guests_;
   std::unordered_map<RequestId, Pending> pending_;
   std::deque<Deferred> deferred_;
   TransportCounters ctr_;

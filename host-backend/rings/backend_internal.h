@@ -23,6 +23,10 @@ struct Backend::Attachment {
   Backend* backend = nullptr;
   uint64_t id = 0;
   pid_t pid = 0;  // SO_PEERCRED at accept time: the only identity we trust
+  // 0: a host process. >= 1: a UML guest ring (guest_ring.cc); callers are
+  // then ProcKey{domain, sqe.caller_pid} as filled by the guest kernel, and
+  // pid is the guest's host pid, for log lines only.
+  uint32_t domain = 0;
   int sock_fd = -1;
   std::unique_ptr<SharedRing> ring;
   uint32_t sq_head = 0;   // private shadow of what we consumed

@@ -91,6 +91,12 @@ std::string ApplySetting(const std::string& key, const std::string& value, Optio
   } else if (key == "dead_ms") {
     if (!ParseInt(value, 20, 600000, &v)) return bad("expected 20..600000");
     o->dead_ms = static_cast<int32_t>(v);
+  } else if (key == "guest_ring") {
+    // The guest gets this path on its kernel command line (vdvk0=ring:PATH),
+    // which splits at spaces and commas.
+    if (value.empty() || value.size() > 4000 || value.find_first_of(" \t,") != std::string::npos)
+      return bad("expected a path without spaces or commas");
+    o->guest_rings.push_back(value);
   } else {
     return "unknown key '" + key + "'";
   }
@@ -101,7 +107,7 @@ bool IsFileKey(const std::string& k) {
   return k == "node" || k == "socket" || k == "log_level" || k == "poll_us" ||
          k == "dc0_nr_procs" || k == "dc0_nr_tasks" || k == "dc0_nr_sysprocs" ||
          k == "max_copylen" || k == "listen" || k == "peer" || k == "token" ||
-         k == "heartbeat_ms" || k == "dead_ms";
+         k == "heartbeat_ms" || k == "dead_ms" || k == "guest_ring";
 }
 
 }  // namespace
@@ -113,11 +119,12 @@ std::string DefaultSocketPath(int32_t node) {
 std::string UsageText() {
   return "usage: host-backend --node N [--socket PATH] [--config FILE]\n"
          "                    [--log-level trace|debug|info|warn|error] [--poll-us N]\n"
-         "                    [--sq-entries N] [--cq-entries N]\n"
+         "                    [--sq-entries N] [--cq-entries N] [--guest-ring PATH ...]\n"
          "  --node N         node id served by this backend (0..31, required)\n"
          "  --socket PATH    attach socket (default /run/vdvk/node<N>.sock)\n"
          "  --config FILE    'key = value' lines: node, socket, log_level, poll_us,\n"
-         "                   dc0_nr_procs, dc0_nr_tasks, dc0_nr_sysprocs, max_copylen\n"
+         "                   dc0_nr_procs, dc0_nr_tasks, dc0_nr_sysprocs, max_copylen,\n"
+         "                   guest_ring (repeatable)\n"
          "  --log-level L    default info\n"
          "  --poll-us N      poll rings N us after work before sleeping (default 50, 0 off)\n"
          "  --sq-entries N   default ring sizes (power of two <= 4096, default 64)\n"
@@ -128,6 +135,9 @@ std::string UsageText() {
          "  --heartbeat-ms N       link heartbeat period (default 500)\n"
          "  --dead-ms N            a silent peer is down after N ms (default 2000)\n"
          "  (config keys: listen, peer (repeatable), token, heartbeat_ms, dead_ms)\n"
+         "  --guest-ring PATH  serve a UML guest: creates ring file PATH and FIFOs\n"
+         "                   PATH.kick / PATH.wake (repeatable; boot the guest with\n"
+         "                   vdvk-uml --ring PATH)\n"
          "  -h, --help       this text\n";
 }
 
@@ -178,7 +188,7 @@ ParseResult ParseCommandLine(const std::vector<std::string>& args, Options* out)
         {"--poll-us", "poll_us"},   {"--sq-entries", "sq_entries"}, {"--cq-entries", "cq_entries"},
         {"--listen", "listen"},     {"--peer", "peer"},             {"--token", "token"},
         {"--heartbeat-ms", "heartbeat_ms"}, {"--dead-ms", "dead_ms"},
-        {"--config", ""},
+        {"--guest-ring", "guest_ring"}, {"--config", ""},
     };
     const char* key = nullptr;
     for (const auto& [flag, k] : kFlags)
@@ -202,6 +212,9 @@ ParseResult ParseCommandLine(const std::vector<std::string>& args, Options* out)
     ParseResult r = ApplyConfigText(ss.str(), config, out);
     if (!r.ok) return r;
   }
+  // Flags override the file: any --guest-ring replaces the file's list.
+  for (const auto& [k, v] : settings)
+    if (k == "guest_ring") out->guest_rings.clear();
   for (const auto& [k, v] : settings) {
     std::string err = ApplySetting(k, v, out);
     if (!err.empty()) return {false, err};

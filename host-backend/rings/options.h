@@ -33,6 +33,7 @@ struct Options {
   std::string token;                     // cluster token, must match on both ends
   int32_t heartbeat_ms = 500;            // heartbeat period
   int32_t dead_ms = 2000;                // no answer for this long: the peer is down
+  std::vector<std::string> guest_rings;  // --guest-ring, one UML guest each
   bool help = false;
 };
 

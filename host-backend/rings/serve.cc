@@ -6,6 +6,7 @@
 
 #include <array>
 #include <atomic>
+#include <cstdio>
 #include <cstring>
 
 #include "dvk/dvk.h"
@@ -137,6 +138,11 @@ size_t Backend::Serve(Attachment* a) {
 }
 
 bool Backend::HandleSqe(Attachment* a, const vdvk_sqe& sqe) {
+  if (a->domain != 0 && sqe.opcode == VDVK_OP_PROC_EXIT) {
+    uint64_t id = a->id;
+    HandleProcExit(a, sqe);
+    return Find(id) != nullptr;
+  }
   SqeVerdict v = CheckSqe(sqe, a->ring->geometry());
   if (v.dead_reason != VDVK_DEAD_NONE) {
     DetachNow(a->id, v.dead_reason, "");
@@ -208,7 +214,13 @@ void Backend::SubmitCall(Attachment* a, const vdvk_sqe& sqe, int32_t early_error
     return post_now(0);
   }
 
-  const ProcKey caller{0, a->pid};
+  // Guest rings: the guest kernel names the caller (never guest user space).
+  const ProcKey caller = a->domain != 0 ? ProcKey{a->domain, sqe.caller_pid} : ProcKey{0, a->pid};
+  if (a->domain != 0) {
+    if (sqe.caller_pid <= 0) return post_now(EDVSINVAL);
+    // Guest memory is not reachable with process_vm_* (a later slice maps it).
+    if (sqe.opcode == VDVK_OP_VCOPY) return post_now(EDVSNOSYS);
+  }
   // Payload input is copied out of shared memory before the engine sees it.
   std::array<uint8_t, sizeof(vdvk_dc_init)> in_copy{};
   std::span<const uint8_t> in;
@@ -221,7 +233,11 @@ void Backend::SubmitCall(Attachment* a, const vdvk_sqe& sqe, int32_t early_error
   if (sqe.opcode == VDVK_OP_BIND) {
     int32_t cmd = sqe.arg[0];
     pid_t named = a->pid;
-    if (cmd == LCL_BIND || cmd == REPLICA_BIND) {
+    if (a->domain != 0 && cmd != RMT_BIND) {
+      // Guest pids mean nothing in the host's /proc: name it after the guest.
+      std::snprintf(call.name, sizeof(call.name), "g%u.%d", a->domain,
+                    cmd == LCL_BIND || cmd == REPLICA_BIND ? sqe.arg[2] : sqe.caller_pid);
+    } else if (cmd == LCL_BIND || cmd == REPLICA_BIND) {
       named = sqe.arg[2];
       if (!ProcessExists(named)) return post_now(EDVSBADPID);
     }
@@ -231,7 +247,7 @@ void Backend::SubmitCall(Attachment* a, const vdvk_sqe& sqe, int32_t early_error
         std::memcpy(call.name, a->ring->shm_buf(sqe.buf_index),
                     std::min<size_t>(sqe.buf_len, sizeof(call.name) - 1));
       call.name[sizeof(call.name) - 1] = '\0';
-    } else {
+    } else if (a->domain == 0) {
       ReadProcessName(named, call.name);
     }
   }

@@ -65,8 +65,11 @@ void SharedRing::RingWake() {
 }
 
 void SharedRing::DrainKick() {
-  uint64_t v;
-  [[maybe_unused]] ssize_t n = read(kick_fd_, &v, sizeof(v));
+  // One read empties an eventfd; a FIFO (guest rings) may hold many kicks.
+  // Both are non-blocking, so the loop ends with EAGAIN.
+  uint64_t v[8];
+  while (read(kick_fd_, v, sizeof(v)) > 0) {
+  }
 }
 
 }  // namespace vdvk::rings

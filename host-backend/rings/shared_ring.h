@@ -10,6 +10,7 @@
 #include <atomic>
 #include <memory>
 #include <cstdint>
+#include <string>
 
 #include "host-backend/rings/ring_layout.h"
 #include "wire/vdvk_ring.h"
@@ -21,6 +22,12 @@ class SharedRing {
   // Creates memfd + mapping + eventfds. On failure returns nullptr and sets
   // errno-style *err (negative errno).
   static std::unique_ptr<SharedRing> Create(const RingGeometry& g, int32_t node_id, int* err);
+  // A ring in the file `path` with FIFO doorbells path.kick / path.wake
+  // (guest_ring.cc). The files are left in place (GuestRing unlinks them).
+  static std::unique_ptr<SharedRing> CreateFile(const std::string& path, const RingGeometry& g,
+                                                int32_t node_id, int* err);
+  // Zeroes the whole ring and stamps a fresh header (a new guest takes over).
+  void Reinit(int32_t node_id);
   ~SharedRing();
   SharedRing(const SharedRing&) = delete;
   SharedRing& operator=(const SharedRing&) = delete;
@@ -55,9 +62,14 @@ class SharedRing {
         .store(sleeping ? VDVK_SLEEPING : 0u, std::memory_order_relaxed);
   }
   void MarkDead(uint32_t reason);
+  // Guest rings: the host pid the guest driver claims (untrusted).
+  int32_t LoadClientHostPid() const {
+    return std::atomic_ref<int32_t>(const_cast<int32_t&>(shm_hdr_->client_host_pid))
+        .load(std::memory_order_relaxed);
+  }
   // Writes 1 to the wake eventfd (the client's doorbell).
   void RingWake();
-  // Drains the kick eventfd.
+  // Drains the kick eventfd (or FIFO: reads until it is empty).
   void DrainKick();
 
  private:

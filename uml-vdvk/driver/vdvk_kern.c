@@ -5,16 +5,29 @@
  *
  *   linux ... vdvk0=ring:/path/to/ring [vdvk1=ring:/other ...]
  *
- * vdvk0 becomes /dev/vdvk, vdvkN (N >= 1) /dev/vdvkN. Skeleton stage: the
- * only ioctl returns the backend's node id; submitting calls comes next.
+ * vdvk0 becomes /dev/vdvk, vdvkN (N >= 1) /dev/vdvkN. VDVK_IOC_CALL runs one
+ * DVK call: the driver fills the caller's identity (tgid/tid: never taken
+ * from user space), puts the SQE and its payload in the ring, kicks the
+ * backend through PATH.kick and sleeps until the IRQ on PATH.wake brings the
+ * completion. Host quirk: the doorbells are FIFOs because an eventfd raises
+ * no SIGIO, so a UML IRQ on it never fires.
  *
  * Everything in the ring file is written by another process and is hostile:
  * the header is copied out once and validated as a whole before anything
  * else uses it; a bad ring is refused with a log line, the device is not
  * registered, and the guest boots on.
  */
+#include <linux/bitmap.h>
 #include <linux/errno.h>
 #include <linux/fs.h>
+#include <linux/interrupt.h>
+#include <linux/list.h>
+#include <linux/sched.h>
+#include <linux/sched/signal.h>
+#include <linux/slab.h>
+#include <linux/spinlock.h>
+#include <linux/wait.h>
+#include <linux/delay.h>
 #include <linux/init.h>
 #include <linux/kernel.h>
 #include <linux/log2.h>
@@ -23,6 +36,8 @@
 #include <linux/string.h>
 #include <linux/uaccess.h>
 #include <init.h>
+#include <irq_kern.h>
+#include <irq_user.h>
 
 #include "vdvk_ioctl.h"
 #include "vdvk_ring.h"
@@ -32,6 +47,34 @@
 /* DVS node ids are 0..NR_NODES-1 (include/dvk/dvk.h: NR_NODES 32). */
 #define VDVK_MAX_NODES 32
 #define VDVK_PAGE 4096u
+
+/* DVK result codes (include/dvk/dvk.h), returned in cqe.res. */
+#define VDVK_EDVSINTR (-4)
+#define VDVK_EDVSNOSYS (-38)
+#define VDVK_EDVSNOTCONN (-64)
+
+/* How long a cancelled call may take to deliver its final completion. */
+#define VDVK_CANCEL_WAIT (10 * HZ)
+/* Re-check the CQ this often while waiting: a lost SIGIO costs latency, not a hang. */
+#define VDVK_POLL_WAIT (HZ / 10)
+
+struct vdvk_req {
+	struct list_head node;	/* on vdvk_dev.inflight while the backend has it */
+	u64 tag;
+	int buf;		/* ring buffer owned by this request, -1 if none */
+	bool done;		/* cqe valid; set only under vdvk_dev.lock */
+	struct vdvk_cqe cqe;
+	wait_queue_head_t wq;
+};
+
+/* Which guest processes used one open file: PROC_EXIT for each on release. */
+#define VDVK_FILE_TGIDS 8
+struct vdvk_file {
+	struct vdvk_dev *dev;
+	spinlock_t lock;
+	int nr;
+	pid_t tgids[VDVK_FILE_TGIDS];
+};
 
 struct vdvk_dev {
 	int index;
@@ -43,6 +86,25 @@ struct vdvk_dev {
 	s32 node_id;		/* from the validated header copy */
 	char name[16];		/* "vdvk", "vdvk1", ... */
 	struct miscdevice misc;
+
+	/* Geometry from the validated header copy: never re-read from the ring. */
+	u32 sq_entries, cq_entries, nr_bufs, buf_size;
+	struct vdvk_ring_hdr *shm_hdr;
+	struct vdvk_sqe *shm_sq;
+	struct vdvk_cqe *shm_cq;
+	u8 *shm_bufs;
+	int kick_fd, wake_fd, irq;	/* host fds, set at init */
+
+	spinlock_t lock;	/* everything below; taken from the IRQ handler too */
+	u32 sq_tail;		/* private shadow of what we published */
+	u32 cq_head;		/* private shadow of what we consumed */
+	u64 next_tag;
+	u32 nr_inflight;
+	bool broken;		/* ring corrupt or DEAD: every call fails EDVSNOTCONN */
+	struct list_head inflight;
+	DECLARE_BITMAP(bufs_busy, VDVK_MAX_BUFS);
+	wait_queue_head_t space_wq;	/* a buffer or an in-flight slot was freed */
+	unsigned long rejects;	/* hostile CQ input seen */
 };
 
 static struct vdvk_dev vdvk_devs[VDVK_MAX_DEVS];
@@ -140,14 +202,439 @@ static const char * __init vdvk_check_hdr(const struct vdvk_ring_hdr *h, unsigne
 
 /* ---- the device ------------------------------------------------------ */
 
-static long vdvk_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
+/* ---- talking to the backend ------------------------------------------ */
+
+/* Fails every waiting request; called with dev->lock held. */
+static void vdvk_break_locked(struct vdvk_dev *dev, const char *why)
+{
+	struct vdvk_req *req, *tmp;
+
+	if (!dev->broken)
+		pr_err("%s: ring unusable (%s): calls fail with EDVSNOTCONN\n", dev->name, why);
+	dev->broken = true;
+	list_for_each_entry_safe(req, tmp, &dev->inflight, node) {
+		list_del_init(&req->node);
+		memset(&req->cqe, 0, sizeof(req->cqe));
+		req->cqe.tag = req->tag;
+		req->cqe.res = VDVK_EDVSNOTCONN;
+		req->done = true;
+		wake_up(&req->wq);
+	}
+	wake_up_all(&dev->space_wq);
+}
+
+/*
+ * Consumes completions; called with dev->lock held, from the IRQ handler and
+ * from waiters that timed out. The CQ is written by another process: the
+ * tail is range-checked and each entry copied once before use.
+ */
+static void vdvk_reap_locked(struct vdvk_dev *dev)
+{
+	struct vdvk_cqe c;
+	struct vdvk_req *req;
+	u32 tail;
+
+	if (dev->broken)
+		return;
+	/* Pairs with the backend's release in SharedRing::MarkDead. */
+	if (smp_load_acquire(&dev->shm_hdr->state) != VDVK_STATE_LIVE) {
+		vdvk_break_locked(dev, "backend marked it dead");
+		return;
+	}
+	/* Pairs with the backend's release store of cq_tail after writing entries. */
+	tail = smp_load_acquire(&dev->shm_hdr->cq_tail);
+	if (tail - dev->cq_head > dev->cq_entries) {
+		vdvk_break_locked(dev, "cq_tail out of range");
+		return;
+	}
+	while (dev->cq_head != tail) {
+		memcpy(&c, &dev->shm_cq[dev->cq_head & (dev->cq_entries - 1)], sizeof(c));
+		dev->cq_head++;
+		list_for_each_entry(req, &dev->inflight, node) {
+			if (req->tag == c.tag)
+				goto found;
+		}
+		dev->rejects++;	/* unknown tag: a stale or forged completion */
+		continue;
+found:
+		/* A vcopy grant never comes: we never submit VCOPY. */
+		if (c.flags & VDVK_CQE_F_GRANT) {
+			dev->rejects++;
+			c.res = VDVK_EDVSNOTCONN;
+			c.flags = 0;
+		}
+		req->cqe = c;
+		req->done = true;
+		list_del_init(&req->node);
+		wake_up(&req->wq);
+	}
+	/* Pairs with the backend's acquire of cq_head before reusing entries. */
+	smp_store_release(&dev->shm_hdr->cq_head, dev->cq_head);
+}
+
+static irqreturn_t vdvk_interrupt(int irq, void *data)
+{
+	struct vdvk_dev *dev = data;
+	unsigned long flags;
+
+	/* Edge-triggered (SIGIO): drain first, so a later write raises a new edge. */
+	vdvk_user_drain(dev->wake_fd);
+	spin_lock_irqsave(&dev->lock, flags);
+	vdvk_reap_locked(dev);
+	spin_unlock_irqrestore(&dev->lock, flags);
+	return IRQ_HANDLED;
+}
+
+/*
+ * Publishes one SQE; called with dev->lock held. Returns false if the SQ is
+ * full (the backend consumes it quickly; the caller retries).
+ */
+static bool vdvk_publish_locked(struct vdvk_dev *dev, const struct vdvk_sqe *sqe)
+{
+	/* Pairs with the backend's release of sq_head after copying entries out. */
+	u32 head = smp_load_acquire(&dev->shm_hdr->sq_head);
+
+	if (dev->sq_tail - head > dev->sq_entries) {
+		vdvk_break_locked(dev, "sq_head out of range");
+		return true;	/* broken: the caller sees it */
+	}
+	if (dev->sq_tail - head == dev->sq_entries)
+		return false;
+	memcpy(&dev->shm_sq[dev->sq_tail & (dev->sq_entries - 1)], sqe, sizeof(*sqe));
+	dev->sq_tail++;
+	/* Publishes the entry written above; pairs with the backend's acquire. */
+	smp_store_release(&dev->shm_hdr->sq_tail, dev->sq_tail);
+	return true;
+}
+
+/* Submits an SQE that expects no completion (CANCEL, PROC_EXIT). */
+static void vdvk_submit_oneway(struct vdvk_dev *dev, struct vdvk_sqe *sqe)
+{
+	unsigned long flags;
+	bool ok;
+
+	for (;;) {
+		spin_lock_irqsave(&dev->lock, flags);
+		if (dev->broken) {
+			spin_unlock_irqrestore(&dev->lock, flags);
+			return;
+		}
+		sqe->tag = dev->next_tag++;
+		ok = vdvk_publish_locked(dev, sqe);
+		spin_unlock_irqrestore(&dev->lock, flags);
+		if (ok)
+			break;
+		msleep(1);
+	}
+	vdvk_user_kick(dev->kick_fd);
+}
+
+/* Records that current's process used this file (for PROC_EXIT on release). */
+static void vdvk_note_user(struct vdvk_file *vf)
+{
+	pid_t tgid = current->tgid;
+	int i;
+
+	spin_lock(&vf->lock);
+	for (i = 0; i < vf->nr; i++)
+		if (vf->tgids[i] == tgid)
+			goto out;
+	if (vf->nr < VDVK_FILE_TGIDS)
+		vf->tgids[vf->nr++] = tgid;
+	else
+		pr_warn_once("vdvk: more than %d processes share one fd; exits of the rest go unreported\n",
+			     VDVK_FILE_TGIDS);
+out:
+	spin_unlock(&vf->lock);
+}
+
+static bool vdvk_opcode_allowed(u16 op)
+{
+	if (op >= VDVK_OP_DCINIT && op <= VDVK_OP_DVS_LAST)
+		return true;
+	return op == VDVK_OP_STATS;
+}
+
+/* Waits until the request may take a buffer and an in-flight slot. */
+static int vdvk_reserve(struct vdvk_dev *dev, struct vdvk_req *req, bool need_buf)
+{
+	/* Half the CQ: room is left for CANCELs, which complete no entry of their own. */
+	u32 max_inflight = dev->cq_entries / 2 ? dev->cq_entries / 2 : 1;
+	unsigned long flags;
+
+	for (;;) {
+		spin_lock_irqsave(&dev->lock, flags);
+		if (dev->broken) {
+			spin_unlock_irqrestore(&dev->lock, flags);
+			return 1;
+		}
+		if (dev->nr_inflight < max_inflight) {
+			if (!need_buf) {
+				req->buf = -1;
+				break;
+			}
+			req->buf = find_first_zero_bit(dev->bufs_busy, dev->nr_bufs);
+			if (req->buf < dev->nr_bufs) {
+				__set_bit(req->buf, dev->bufs_busy);
+				break;
+			}
+		}
+		spin_unlock_irqrestore(&dev->lock, flags);
+		/* Rare (a full ring): a short sleep beats a wakeup protocol here. */
+		if (signal_pending(current))
+			return -ERESTARTSYS;
+		msleep_interruptible(1);
+	}
+	dev->nr_inflight++;
+	spin_unlock_irqrestore(&dev->lock, flags);
+	return 0;
+}
+
+static void vdvk_unreserve(struct vdvk_dev *dev, struct vdvk_req *req)
+{
+	unsigned long flags;
+
+	spin_lock_irqsave(&dev->lock, flags);
+	if (req->buf >= 0)
+		__clear_bit(req->buf, dev->bufs_busy);
+	dev->nr_inflight--;
+	spin_unlock_irqrestore(&dev->lock, flags);
+	wake_up(&dev->space_wq);
+}
+
+/* Waits for req's completion; with a timeout it also reaps by itself. */
+static long vdvk_wait(struct vdvk_dev *dev, struct vdvk_req *req, bool interruptible, long budget)
+{
+	unsigned long flags;
+	long left;
+
+	for (;;) {
+		if (interruptible)
+			left = wait_event_interruptible_timeout(req->wq, READ_ONCE(req->done),
+								VDVK_POLL_WAIT);
+		else
+			left = wait_event_timeout(req->wq, READ_ONCE(req->done), VDVK_POLL_WAIT);
+		if (left < 0)
+			return left;	/* -ERESTARTSYS */
+		spin_lock_irqsave(&dev->lock, flags);
+		vdvk_reap_locked(dev);
+		if (req->done) {
+			spin_unlock_irqrestore(&dev->lock, flags);
+			return 0;
+		}
+		spin_unlock_irqrestore(&dev->lock, flags);
+		if (budget > 0) {
+			budget -= VDVK_POLL_WAIT;
+			if (budget <= 0)
+				return -ETIMEDOUT;
+		}
+	}
+}
+
+static long vdvk_call(struct vdvk_dev *dev, struct vdvk_file *vf, void __user *uarg)
+{
+	struct vdvk_ioc_call *call;
+	struct vdvk_req *req;
+	struct vdvk_sqe sqe;
+	unsigned long flags;
+	u32 len;
+	long err;
+	bool ok;
+
+	call = kmalloc(sizeof(*call), GFP_KERNEL);
+	req = kzalloc(sizeof(*req), GFP_KERNEL);
+	if (!call || !req) {
+		err = -ENOMEM;
+		goto out_free;
+	}
+	if (copy_from_user(call, uarg, sizeof(*call))) {
+		err = -EFAULT;
+		goto out_free;
+	}
+	sqe = call->sqe;
+	len = sqe.buf_len;
+	if (len > VDVK_CALL_BUF || len > dev->buf_size) {
+		err = -EINVAL;
+		goto out_free;
+	}
+	memset(&call->cqe, 0, sizeof(call->cqe));
+	if (sqe.opcode == VDVK_OP_VCOPY) {
+		/* Needs guest-physical ranges (VDVK_F_GUEST_PHYS): not in this driver yet. */
+		call->cqe.res = VDVK_EDVSNOSYS;
+		goto out_copy_cqe;
+	}
+	if (!vdvk_opcode_allowed(sqe.opcode)) {
+		err = -EINVAL;
+		goto out_free;
+	}
+	/* Identity is ours to say, never the caller's. */
+	sqe.caller_pid = current->tgid;
+	sqe.caller_tid = current->pid;
+	sqe.flags = 0;
+	sqe.reserved0 = 0;
+	vdvk_note_user(vf);
+
+	INIT_LIST_HEAD(&req->node);
+	init_waitqueue_head(&req->wq);
+	err = vdvk_reserve(dev, req, len > 0);
+	if (err < 0)
+		goto out_free;
+	if (err > 0) {
+		call->cqe.res = VDVK_EDVSNOTCONN;
+		goto out_copy_cqe;
+	}
+	sqe.buf_index = len ? req->buf : 0;
+	if (len)
+		memcpy(dev->shm_bufs + (u64)req->buf * dev->buf_size, call->buf, len);
+
+	for (;;) {
+		spin_lock_irqsave(&dev->lock, flags);
+		if (dev->broken) {
+			req->cqe.res = VDVK_EDVSNOTCONN;
+			req->done = true;
+			spin_unlock_irqrestore(&dev->lock, flags);
+			break;
+		}
+		req->tag = dev->next_tag++;
+		sqe.tag = req->tag;
+		list_add_tail(&req->node, &dev->inflight);
+		ok = vdvk_publish_locked(dev, &sqe);
+		if (!ok)
+			list_del_init(&req->node);
+		spin_unlock_irqrestore(&dev->lock, flags);
+		if (ok) {
+			vdvk_user_kick(dev->kick_fd);
+			break;
+		}
+		msleep(1);
+	}
+
+	err = vdvk_wait(dev, req, true, 0);
+	if (err == -ERESTARTSYS) {
+		struct vdvk_sqe cancel;
+
+		/* The backend answers the original tag: EDVSINTR if the cancel
+		 * won, the real result if the call completed first. */
+		memset(&cancel, 0, sizeof(cancel));
+		cancel.opcode = VDVK_OP_CANCEL;
+		cancel.u.arg64[0] = req->tag;
+		cancel.caller_pid = current->tgid;
+		cancel.caller_tid = current->pid;
+		vdvk_submit_oneway(dev, &cancel);
+		err = vdvk_wait(dev, req, false, VDVK_CANCEL_WAIT);
+		if (err) {
+			spin_lock_irqsave(&dev->lock, flags);
+			if (req->done) {
+				err = 0;	/* completed just now: keep the real result */
+			} else {
+				list_del_init(&req->node);
+				/* The backend may still write the buffer: leak it, never reuse. */
+				req->buf = -1;
+				req->cqe.res = VDVK_EDVSINTR;
+			}
+			spin_unlock_irqrestore(&dev->lock, flags);
+			if (err)
+				pr_warn("%s: call %llu not completed after cancel\n", dev->name,
+					req->tag);
+		}
+	}
+	call->cqe = req->cqe;
+	if (len && req->buf >= 0 && call->cqe.res >= 0)
+		memcpy(call->buf, dev->shm_bufs + (u64)req->buf * dev->buf_size, len);
+	vdvk_unreserve(dev, req);
+	if (len && call->cqe.res >= 0 && copy_to_user((u8 __user *)uarg +
+			offsetof(struct vdvk_ioc_call, buf), call->buf, len)) {
+		err = -EFAULT;
+		goto out_free;
+	}
+out_copy_cqe:
+	err = copy_to_user((u8 __user *)uarg + offsetof(struct vdvk_ioc_call, cqe), &call->cqe,
+			   sizeof(call->cqe)) ? -EFAULT : 0;
+out_free:
+	kfree(req);
+	kfree(call);
+	return err;
+}
+
+/* ---- the device ------------------------------------------------------ */
+
+static int vdvk_open(struct inode *inode, struct file *file)
 {
 	/* misc_open() left our miscdevice in private_data. */
 	struct vdvk_dev *dev = container_of(file->private_data, struct vdvk_dev, misc);
+	struct vdvk_file *vf = kzalloc(sizeof(*vf), GFP_KERNEL);
+
+	if (!vf)
+		return -ENOMEM;
+	vf->dev = dev;
+	spin_lock_init(&vf->lock);
+	file->private_data = vf;
+	return 0;
+}
+
+static void vdvk_report_exit(struct vdvk_dev *dev, pid_t tgid)
+{
+	struct vdvk_sqe sqe;
+
+	memset(&sqe, 0, sizeof(sqe));
+	sqe.opcode = VDVK_OP_PROC_EXIT;
+	sqe.arg[0] = tgid;
+	sqe.caller_pid = tgid;
+	vdvk_submit_oneway(dev, &sqe);
+}
+
+/*
+ * Every close of an fd, including the ones an exiting process's file table
+ * does: a process that exits while others (a parent or child sharing the fd
+ * through fork) keep the file open is reported now, not at the last close.
+ */
+static int vdvk_flush(struct file *file, fl_owner_t id)
+{
+	struct vdvk_file *vf = file->private_data;
+	pid_t tgid = current->tgid;
+	bool used = false;
+	int i;
+
+	if (!(current->flags & PF_EXITING))
+		return 0;	/* an explicit close(): the process may hold another fd */
+	spin_lock(&vf->lock);
+	for (i = 0; i < vf->nr; i++) {
+		if (vf->tgids[i] == tgid) {
+			vf->tgids[i] = vf->tgids[--vf->nr];
+			used = true;
+			break;
+		}
+	}
+	spin_unlock(&vf->lock);
+	if (used)
+		vdvk_report_exit(vf->dev, tgid);
+	return 0;
+}
+
+static int vdvk_release(struct inode *inode, struct file *file)
+{
+	struct vdvk_file *vf = file->private_data;
+	int i;
+
+	/* The last reference is gone: every process still listed called
+	 * through it and is done with DVK (it closed its last fd, as
+	 * dvk_close() does; exits were reported by vdvk_flush). */
+	for (i = 0; i < vf->nr; i++)
+		vdvk_report_exit(vf->dev, vf->tgids[i]);
+	kfree(vf);
+	return 0;
+}
+
+static long vdvk_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
+{
+	struct vdvk_file *vf = file->private_data;
+	struct vdvk_dev *dev = vf->dev;
 
 	switch (cmd) {
 	case VDVK_IOC_GET_NODE_ID:
 		return put_user(dev->node_id, (s32 __user *)arg);
+	case VDVK_IOC_CALL:
+		return vdvk_call(dev, vf, (void __user *)arg);
 	default:
 		return -ENOTTY;
 	}
@@ -155,6 +642,9 @@ static long vdvk_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 
 static const struct file_operations vdvk_fops = {
 	.owner = THIS_MODULE,
+	.open = vdvk_open,
+	.flush = vdvk_flush,
+	.release = vdvk_release,
 	.unlocked_ioctl = vdvk_ioctl,
 	.llseek = noop_llseek,
 };
@@ -188,6 +678,8 @@ static int __init vdvk_parse_spec(const char *spec, char *path, size_t path_size
 /* Scratch for vdvk_attach(); initcalls run one at a time, and a header page
  * is too big for the kernel stack. */
 static char vdvk_path_buf[PATH_MAX] __initdata;
+static char vdvk_kick_buf[PATH_MAX + 8] __initdata;
+static char vdvk_wake_buf[PATH_MAX + 8] __initdata;
 static struct vdvk_ring_hdr vdvk_hdr_copy __initdata;
 
 static int __init vdvk_attach(struct vdvk_dev *dev)
@@ -222,7 +714,78 @@ static int __init vdvk_attach(struct vdvk_dev *dev)
 		goto err_unmap;
 	}
 	dev->node_id = hdr->node_id;
+	dev->sq_entries = hdr->sq_entries;
+	dev->cq_entries = hdr->cq_entries;
+	dev->nr_bufs = hdr->nr_bufs;
+	dev->buf_size = hdr->buf_size;
+	dev->shm_hdr = dev->ring;
+	dev->shm_sq = (struct vdvk_sqe *)((u8 *)dev->ring + hdr->sq_off);
+	dev->shm_cq = (struct vdvk_cqe *)((u8 *)dev->ring + hdr->cq_off);
+	dev->shm_bufs = (u8 *)dev->ring + hdr->buf_off;
+	/* Resume where the ring stands (a fresh ring: 0). Both shadows are
+	 * then range-checked on every use. */
+	dev->sq_tail = READ_ONCE(dev->shm_hdr->sq_tail);
+	dev->cq_head = READ_ONCE(dev->shm_hdr->cq_head);
+	if (dev->sq_tail != READ_ONCE(dev->shm_hdr->sq_head) ||
+	    dev->cq_head != READ_ONCE(dev->shm_hdr->cq_tail)) {
+		why = "ring is in use (another guest attached?)";
+		err = -EBUSY;
+		goto err_unmap;
+	}
+	spin_lock_init(&dev->lock);
+	INIT_LIST_HEAD(&dev->inflight);
+	init_waitqueue_head(&dev->space_wq);
+	dev->next_tag = 1;
 
+	snprintf(vdvk_kick_buf, sizeof(vdvk_kick_buf), "%s.kick", vdvk_path_buf);
+	snprintf(vdvk_wake_buf, sizeof(vdvk_wake_buf), "%s.wake", vdvk_path_buf);
+	err = vdvk_user_open_doorbells(vdvk_kick_buf, vdvk_wake_buf, &dev->kick_fd, &dev->wake_fd);
+	if (err) {
+		/* A ring without a serving backend (or a bare ring file, as in
+		 * the smoke test) still tells its node id; calls fail. */
+		pr_warn("vdvk%d: no doorbells for %s (error %d): calls fail with EDVSNOTCONN\n",
+			dev->index, vdvk_path_buf, err);
+		dev->broken = true;
+		dev->kick_fd = dev->wake_fd = -1;
+		dev->irq = -1;
+		err = 0;
+		goto register_dev;
+	}
+	/*
+	 * Claim the ring: the backend watches this pid to learn that the guest
+	 * died, and only then resets the ring (client_host_pid back to 0). A
+	 * second guest on the same ring, or one booted before the backend saw
+	 * the previous guest die, is refused instead of corrupting it.
+	 */
+	{
+		s32 mine = vdvk_user_host_pid();
+		s32 owner = cmpxchg(&dev->shm_hdr->client_host_pid, 0, mine);
+
+		if (owner != 0) {
+			pr_err("vdvk%d: ring %s belongs to a guest with host pid %d\n", dev->index,
+			       vdvk_path_buf, owner);
+			why = "ring is in use (another guest attached?)";
+			err = -EBUSY;
+			goto err_close_doorbells;
+		}
+	}
+	/* Always "sleeping": every completion rings PATH.wake (an IRQ is cheap
+	 * next to the guest syscall that waits for it). */
+	WRITE_ONCE(dev->shm_hdr->client_flags, VDVK_SLEEPING);
+	smp_mb();	/* pairs with the backend's fence before it reads client_flags */
+	err = um_request_irq(UM_IRQ_ALLOC, dev->wake_fd, IRQ_READ, vdvk_interrupt, 0,
+			     "vdvk", dev);
+	if (err < 0) {
+		why = "um_request_irq failed";
+		goto err_close_doorbells;
+	}
+	dev->irq = err;
+	err = 0;
+	/* Tells the backend our pid now, so a guest that dies before its first
+	 * call still frees the ring. */
+	vdvk_user_kick(dev->kick_fd);
+
+register_dev:
 	if (dev->index == 0)
 		snprintf(dev->name, sizeof(dev->name), "vdvk");
 	else
@@ -234,14 +797,22 @@ static int __init vdvk_attach(struct vdvk_dev *dev)
 	err = misc_register(&dev->misc);
 	if (err) {
 		why = "misc_register failed";
-		goto err_unmap;
+		goto err_free_irq;
 	}
 
-	pr_info("vdvk%d: ring %s (%lu bytes, sq %u cq %u bufs %u) node %d as /dev/%s\n",
+	pr_info("vdvk%d: vdvk-call-v1 ring %s (%lu bytes, sq %u cq %u bufs %u) node %d as /dev/%s\n",
 		dev->index, vdvk_path_buf, dev->ring_size, hdr->sq_entries, hdr->cq_entries,
 		hdr->nr_bufs, dev->node_id, dev->name);
 	return 0;
 
+err_free_irq:
+	if (dev->irq >= 0)
+		um_free_irq(dev->irq, dev);
+err_close_doorbells:
+	if (dev->kick_fd >= 0) {
+		vdvk_user_close(dev->kick_fd);
+		vdvk_user_close(dev->wake_fd);
+	}
 err_unmap:
 	pr_err("vdvk%d: refusing ring %s: %s\n", dev->index, vdvk_path_buf, why);
 	vdvk_user_unmap_ring(dev->ring, dev->ring_size);

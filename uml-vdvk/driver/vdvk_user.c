@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * vdvk_user.c - host side of the vdvk UML driver: compiled against host libc
- * (arch/um/scripts/Makefile.rules builds *_user.c that way) and called only
- * from vdvk_kern.c at init, so the blocking open/mmap cannot stall a running
- * guest.
+ * (arch/um/scripts/Makefile.rules builds *_user.c that way). open/mmap run
+ * only at init; at run time only non-blocking FIFO reads and writes happen
+ * here, since a blocking host call would stall the whole UML kernel.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -55,4 +55,68 @@ err_close:
 void vdvk_user_unmap_ring(void *base, unsigned long size)
 {
 	munmap(base, size);
+}
+
+int vdvk_user_open_doorbells(const char *kick_path, const char *wake_path, int *kick_fd,
+			     int *wake_fd)
+{
+	struct stat st;
+	int kfd, wfd, err;
+
+	kfd = open(kick_path, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+	if (kfd < 0)
+		return -errno;
+	/* A regular file would take our kicks silently and never wake anyone. */
+	if (fstat(kfd, &st) < 0 || !S_ISFIFO(st.st_mode)) {
+		err = -EINVAL;
+		goto err_close_kick;
+	}
+	wfd = open(wake_path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	if (wfd < 0) {
+		err = -errno;
+		goto err_close_kick;
+	}
+	if (fstat(wfd, &st) < 0 || !S_ISFIFO(st.st_mode)) {
+		err = -EINVAL;
+		goto err_close_wake;
+	}
+	*kick_fd = kfd;
+	*wake_fd = wfd;
+	return 0;
+
+err_close_wake:
+	close(wfd);
+err_close_kick:
+	close(kfd);
+	return err;
+}
+
+void vdvk_user_close(int fd)
+{
+	close(fd);
+}
+
+void vdvk_user_kick(int fd)
+{
+	char b = 1;
+	ssize_t n;
+
+	do {
+		n = write(fd, &b, 1);
+	} while (n < 0 && errno == EINTR);
+}
+
+void vdvk_user_drain(int fd)
+{
+	char buf[256];
+	ssize_t n;
+
+	do {
+		n = read(fd, buf, sizeof(buf));
+	} while (n > 0 || (n < 0 && errno == EINTR));
+}
+
+int vdvk_user_host_pid(void)
+{
+	return getpid();
 }

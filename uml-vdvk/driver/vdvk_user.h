@@ -19,4 +19,25 @@ int vdvk_user_map_ring(const char *path, void **base, unsigned long *size);
 
 void vdvk_user_unmap_ring(void *base, unsigned long size);
 
+/*
+ * Opens the backend's doorbell FIFOs next to the ring (PATH.kick, PATH.wake;
+ * the caller builds the names: the UML kernel stack is too small for paths):
+ * kick write-only and wake read-only, both non-blocking (a blocking host call would
+ * stall the whole UML kernel). The backend holds both open O_RDWR, so the
+ * kick open fails with -ENXIO only when no backend serves the ring.
+ */
+int vdvk_user_open_doorbells(const char *kick_path, const char *wake_path, int *kick_fd,
+			     int *wake_fd);
+
+void vdvk_user_close(int fd);
+
+/* One byte into the kick FIFO; a full FIFO already holds a pending kick. */
+void vdvk_user_kick(int fd);
+
+/* Reads the wake FIFO empty (the IRQ is edge-triggered). */
+void vdvk_user_drain(int fd);
+
+/* The host pid of the UML kernel process (what the backend watches). */
+int vdvk_user_host_pid(void);
+
 #endif /* VDVK_USER_H */

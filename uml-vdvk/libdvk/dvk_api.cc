@@ -1,15 +1,15 @@
 // dvk_api.cc - the C API of dvk.h: each call fills one SQE (arguments per the
-// table in host-backend/engine/engine.h) and runs it through the Client.
+// table in host-backend/engine/engine.h) and runs it through the transport
+// (transport.h: the host ring client, or /dev/vdvk in a UML guest).
 #include <string.h>
 
 #include <string>
 
 #include "dvk/dvk.h"
-#include "libdvk/client.h"
+#include "libdvk/transport.h"
 #include "libdvk/info_convert.h"
 #include "wire/vdvk_ring.h"
 
-using vdvk::client::Client;
 using vdvk::client::Request;
 
 namespace {
@@ -21,7 +21,7 @@ Request Make(uint16_t op, long timeout_ms = TIMEOUT_FOREVER) {
   return r;
 }
 
-long Run(Request& r) { return Client::Get().Call(r); }
+long Run(Request& r) { return vdvk::client::TransportCall(r); }
 
 // Calls carrying a message in (send/reply/relay/sendrec) copy it into the SQE;
 // m_source is the backend's to fill, so it is not trusted anyway.
@@ -42,13 +42,13 @@ static_assert(sizeof(message) == sizeof(vdvk_msg), "message and wire message mat
 
 extern "C" {
 
-long dvk_open(void) { return Client::Get().Open(); }
-long dvk_close(void) { return Client::Get().Close(); }
+long dvk_open(void) { return vdvk::client::TransportOpen(); }
+long dvk_close(void) { return vdvk::client::TransportClose(); }
 
 // vdvk extension (declared in dvk/dvk.hpp): why the last attach failed or the
 // connection was dropped. Valid until the next call from this thread.
 const char* dvk_last_error_detail(void) {
-  t_detail = Client::Get().LastDetail();
+  t_detail = vdvk::client::TransportLastDetail();
   return t_detail.c_str();
 }
 

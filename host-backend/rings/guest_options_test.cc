@@ -1,0 +1,56 @@
+// guest_options_test.cc - --guest-ring / guest_ring parsing (options.cc).
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cstdlib>
+
+#include "host-backend/rings/options.h"
+
+namespace vdvk::rings {
+namespace {
+
+TEST(GuestOptions, RepeatableFlag) {
+  Options o;
+  ASSERT_TRUE(ParseCommandLine({"--node", "1", "--guest-ring", "/tmp/a", "--guest-ring=/tmp/b"}, &o).ok);
+  ASSERT_EQ(o.guest_rings.size(), 2u);
+  EXPECT_EQ(o.guest_rings[0], "/tmp/a");
+  EXPECT_EQ(o.guest_rings[1], "/tmp/b");
+  Options none;
+  ASSERT_TRUE(ParseCommandLine({"--node", "1"}, &none).ok);
+  EXPECT_TRUE(none.guest_rings.empty());
+}
+
+TEST(GuestOptions, RejectsPathsTheKernelCommandLineWouldSplit) {
+  for (const char* bad : {"", "/tmp/a b", "/tmp/a,b", "/tmp/a\tb"}) {
+    Options o;
+    ParseResult r = ParseCommandLine({"--node", "1", "--guest-ring", bad}, &o);
+    EXPECT_FALSE(r.ok) << "accepted '" << bad << "'";
+    EXPECT_NE(r.error.find("guest_ring"), std::string::npos) << r.error;
+  }
+}
+
+TEST(GuestOptions, ConfigFileListReplacedByFlags) {
+  Options o;
+  ASSERT_TRUE(ApplyConfigText("guest_ring = /tmp/x\nguest_ring = /tmp/y\n", "f", &o).ok);
+  ASSERT_EQ(o.guest_rings.size(), 2u);
+  EXPECT_EQ(o.guest_rings[1], "/tmp/y");
+
+  char path[] = "/tmp/guest_options_test.XXXXXX";
+  int fd = mkstemp(path);
+  ASSERT_GE(fd, 0);
+  const char text[] = "node = 2\nguest_ring = /tmp/from-file\n";
+  ASSERT_EQ(write(fd, text, sizeof(text) - 1), static_cast<ssize_t>(sizeof(text) - 1));
+  close(fd);
+  Options file_only;
+  ASSERT_TRUE(ParseCommandLine({"--config", path}, &file_only).ok);
+  ASSERT_EQ(file_only.guest_rings.size(), 1u);
+  EXPECT_EQ(file_only.guest_rings[0], "/tmp/from-file");
+  Options both;
+  ASSERT_TRUE(ParseCommandLine({"--config", path, "--guest-ring", "/tmp/from-flag"}, &both).ok);
+  ASSERT_EQ(both.guest_rings.size(), 1u);
+  EXPECT_EQ(both.guest_rings[0], "/tmp/from-flag");
+  unlink(path);
+}
+
+}  // namespace
+}  // namespace vdvk::rings

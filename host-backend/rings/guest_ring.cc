@@ -1,0 +1,229 @@
+// guest_ring.cc - serving UML guests: ring files with FIFO doorbells, one DVK
+// domain per guest, guest death through a pidfd, guest process exits through
+// VDVK_OP_PROC_EXIT. See guest_ring.h.
+#include "host-backend/rings/guest_ring.h"
+
+#include <fcntl.h>
+#include <spdlog/spdlog.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "dvk/dvk.h"
+#include "host-backend/rings/backend.h"
+#include "host-backend/rings/backend_internal.h"
+#include "host-backend/rings/shared_ring.h"
+
+namespace vdvk::rings {
+
+// ---- files -----------------------------------------------------------------------
+
+std::unique_ptr<SharedRing> SharedRing::CreateFile(const std::string& path, const RingGeometry& g,
+                                                   int32_t node_id, int* err) {
+  std::unique_ptr<SharedRing> r(new SharedRing());
+  r->geo_ = g;
+  // A stale file is a dead backend's (we hold the instance lock); a fresh
+  // inode also drops any mapping an old guest still has.
+  unlink(path.c_str());
+  int fd = open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (fd < 0 || ftruncate(fd, static_cast<off_t>(g.file_size)) != 0) {
+    *err = -errno;
+    if (fd >= 0) close(fd);
+    return nullptr;
+  }
+  r->map_ = mmap(nullptr, g.file_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  close(fd);  // the mapping keeps the file
+  if (r->map_ == MAP_FAILED) {
+    r->map_ = nullptr;
+    *err = -errno;
+    return nullptr;
+  }
+  auto* base = static_cast<uint8_t*>(r->map_);
+  r->shm_hdr_ = reinterpret_cast<vdvk_ring_hdr*>(base);
+  r->shm_sq_ = reinterpret_cast<const vdvk_sqe*>(base + g.sq_off);
+  r->shm_cq_ = reinterpret_cast<vdvk_cqe*>(base + g.cq_off);
+  r->shm_bufs_ = base + g.buf_off;
+  InitRingHeader(r->shm_hdr_, g, node_id);
+  const std::string kick = path + ".kick", wake = path + ".wake";
+  for (const std::string* p : {&kick, &wake}) {
+    unlink(p->c_str());
+    if (mkfifo(p->c_str(), 0600) != 0) {
+      *err = -errno;
+      return nullptr;
+    }
+  }
+  // O_RDWR: we count as a reader and a writer of both, so the guest's
+  // O_WRONLY|O_NONBLOCK open of .kick never fails with ENXIO and neither
+  // side reads EOF while the other is away.
+  r->kick_fd_ = open(kick.c_str(), O_RDWR | O_NONBLOCK | O_CLOEXEC);
+  r->wake_fd_ = open(wake.c_str(), O_RDWR | O_NONBLOCK | O_CLOEXEC);
+  if (r->kick_fd_ < 0 || r->wake_fd_ < 0) {
+    *err = -errno;
+    return nullptr;
+  }
+  return r;
+}
+
+void SharedRing::Reinit(int32_t node_id) {
+  std::memset(map_, 0, geo_.file_size);
+  InitRingHeader(shm_hdr_, geo_, node_id);
+  // Doorbells left over from the dead guest would only cause spurious wakeups.
+  DrainKick();
+  uint64_t v[8];
+  while (read(wake_fd_, v, sizeof(v)) > 0) {
+  }
+}
+
+std::unique_ptr<SharedRing> CreateGuestRingFiles(const std::string& path, const RingGeometry& g,
+                                                 int32_t node_id, std::string* error) {
+  int err = 0;
+  auto r = SharedRing::CreateFile(path, g, node_id, &err);
+  if (!r) *error = "cannot create guest ring " + path + ": " + std::strerror(-err);
+  return r;
+}
+
+void GuestRing::StopPidWatch() {
+  if (pidfd < 0) return;
+  ev_io_stop(loop, &pid_io);
+  close(pidfd);
+  pidfd = -1;
+}
+
+GuestRing::~GuestRing() {
+  if (loop) StopPidWatch();
+  if (!files_created) return;
+  unlink(path.c_str());
+  unlink((path + ".kick").c_str());
+  unlink((path + ".wake").c_str());
+}
+
+// ---- attach / detach -------------------------------------------------------------
+
+bool Backend::AddGuestRing(const std::string& path, std::string* error) {
+  auto geo = ComputeGeometry(kGuestEntries, kGuestEntries, kGuestNrBufs, kDefaultBufSize);
+  if (!geo) {
+    *error = "bad guest ring geometry";
+    return false;
+  }
+  for (auto& [d, other] : guests_)
+    if (other->path == path) {
+      *error = "guest ring " + path + " given twice";
+      return false;
+    }
+  auto g = std::make_unique<GuestRing>();
+  g->backend = this;
+  g->loop = loop_;
+  g->domain = static_cast<uint32_t>(guests_.size()) + 1;
+  g->path = path;
+  g->files_created = true;  // from here on the destructor cleans up
+  g->ring = CreateGuestRingFiles(path, *geo, cfg_.node_id, error);
+  if (!g->ring) return false;
+  GuestRing* raw = g.get();
+  guests_.emplace(raw->domain, std::move(g));
+  AttachGuest(raw);
+  spdlog::info("guest ring {} (domain {}) ready", path, raw->domain);
+  return true;
+}
+
+void Backend::AttachGuest(GuestRing* g) {
+  auto a = std::make_unique<Attachment>();
+  a->backend = this;
+  a->id = next_attach_id_++;
+  a->domain = g->domain;
+  a->ring = std::move(g->ring);
+  ev_init(&a->sock_io, &Backend::OnSocket);  // no socket: never started
+  ev_io_init(&a->kick_io, &Backend::OnKick, a->ring->kick_fd(), EV_READ);
+  a->kick_io.data = a.get();
+  ev_io_start(loop_, &a->kick_io);
+  a->ring->SetBackendSleeping(true);
+  g->attach_id = a->id;
+  ctr_.attach_total++;
+  attachments_.emplace(a->id, std::move(a));
+}
+
+void Backend::WatchGuestPid(Attachment* a) {
+  auto it = guests_.find(a->domain);
+  if (it == guests_.end()) return;
+  GuestRing* g = it->second.get();
+  if (g->host_pid != 0) return;  // watching, or already failed once
+  int32_t pid = a->ring->LoadClientHostPid();
+  if (pid <= 0) return;  // the driver writes it before its first kick
+  g->host_pid = pid;
+  a->pid = pid;  // for log lines only: identity is per guest process
+  int fd = static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
+  if (fd < 0 && errno == ESRCH) {
+    // Died before we looked (or a pid that never was): free the ring now.
+    spdlog::info("guest ring {} (domain {}): claimed by host pid {}, which is gone", g->path,
+                 g->domain, pid);
+    GuestGone(g);
+    return;
+  }
+  if (fd < 0) {
+    spdlog::warn("guest ring {}: cannot watch host pid {}: {}", g->path, pid,
+                 std::strerror(errno));
+    return;
+  }
+  g->pidfd = fd;
+  ev_io_init(&g->pid_io, &Backend::OnGuestPidExit, fd, EV_READ);
+  g->pid_io.data = g;
+  ev_io_start(loop_, &g->pid_io);
+  spdlog::info("guest ring {} (domain {}): guest is host pid {}", g->path, g->domain, pid);
+}
+
+void Backend::OnGuestPidExit(struct ev_loop*, ev_io* w, int) {
+  auto* g = static_cast<GuestRing*>(w->data);
+  auto* self = static_cast<Backend*>(g->backend);
+  spdlog::info("guest ring {} (domain {}): guest (host pid {}) died", g->path, g->domain,
+               g->host_pid);
+  self->GuestGone(g);
+  self->ServeAll();
+}
+
+void Backend::GuestGone(GuestRing* g) {
+  g->StopPidWatch();
+  g->host_pid = 0;
+  if (g->attach_id != 0) DetachNow(g->attach_id, VDVK_DEAD_NONE, "guest died");
+  // DetachNow handed the ring back to g; zeroing it also clears
+  // client_host_pid, which lets the next guest claim it.
+  if (g->ring) {
+    g->ring->Reinit(cfg_.node_id);
+    AttachGuest(g);
+  }
+}
+
+void Backend::GuestDetachNow(std::unique_ptr<Attachment> a, const char* why) {
+  auto it = guests_.find(a->domain);
+  GuestRing* g = it == guests_.end() ? nullptr : it->second.get();
+  ev_io_stop(loop_, &a->kick_io);
+  ctr_.detach_total++;
+  spdlog::info("guest ring domain {} detached ({})", a->domain, why);
+  std::vector<RequestId> mine;
+  for (auto& [tag, rid] : a->by_tag) mine.push_back(rid);
+  const uint32_t domain = a->domain;
+  // The ring stays mapped and its FIFOs open: the guest may still be alive
+  // (a protocol violation), and a dead one's ring is reset for the next.
+  if (g) {
+    g->ring = std::move(a->ring);
+    g->attach_id = 0;
+  }
+  a.reset();  // completions for it are dropped from here on
+  WithEngine([&] {
+    engine_->DomainGone(domain, Now());
+    for (RequestId rid : mine) engine_->Cancel(rid, Now());
+  });
+  for (RequestId rid : mine) pending_.erase(rid);
+}
+
+void Backend::HandleProcExit(Attachment* a, const vdvk_sqe& sqe) {
+  // From the guest kernel (file release of /dev/vdvk): no completion.
+  const int32_t tgid = sqe.arg[0];
+  if (tgid <= 0) return;
+  spdlog::debug("guest domain {} process {} exited", a->domain, tgid);
+  WithEngine([&] { engine_->ProcessExited(ProcKey{a->domain, tgid}, Now()); });
+}
+
+}  // namespace vdvk::rings

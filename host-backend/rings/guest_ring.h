@@ -1,0 +1,59 @@
+// guest_ring.h - rings served to UML guests (host-backend --guest-ring PATH).
+//
+// A guest ring is a file the backend creates at PATH (same layout as a host
+// ring) plus two FIFOs: PATH.kick (guest -> backend) and PATH.wake
+// (backend -> guest). FIFOs, not eventfds: the guest's UML kernel turns a
+// host fd into an IRQ through SIGIO, which an eventfd never raises. The
+// backend opens both FIFOs O_RDWR|O_NONBLOCK, so neither side ever sees
+// ENXIO or EOF whoever comes and goes.
+//
+// Each guest ring is one attachment with its own DVK domain (>= 1); a caller
+// is ProcKey{domain, sqe.caller_pid}, which the guest kernel fills (guest user
+// space cannot forge it, a hostile guest kernel can only lie about its own
+// processes). The guest driver writes its host pid into hdr.client_host_pid;
+// when that process dies the domain is gone and the ring is reset for the
+// next guest.
+//
+// Thread safety: none, like the rest of the backend (one libev loop).
+#pragma once
+
+#include <ev.h>
+#include <sys/types.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "host-backend/rings/ring_layout.h"
+
+namespace vdvk::rings {
+
+// Guest rings are bigger than host ones: one ring serves every process of
+// the guest, each call holding a buffer while it is in flight.
+inline constexpr uint32_t kGuestEntries = 256;
+inline constexpr uint32_t kGuestNrBufs = 32;
+
+class SharedRing;
+
+// Everything the backend keeps per --guest-ring, attached or not.
+struct GuestRing {
+  ~GuestRing();  // unlinks PATH, PATH.kick and PATH.wake
+  void* backend = nullptr;  // Backend*, for the pid watcher callback
+  uint32_t domain = 0;
+  std::string path;
+  bool files_created = false;
+  uint64_t attach_id = 0;             // live attachment, 0 when none
+  std::unique_ptr<SharedRing> ring;   // held here while no attachment owns it
+  pid_t host_pid = 0;                 // the UML kernel process we watch, 0 none
+  int pidfd = -1;
+  ev_io pid_io;
+  struct ev_loop* loop = nullptr;
+  void StopPidWatch();
+};
+
+// Creates PATH (mode 0600, replacing a stale file) and the two FIFOs, maps the
+// ring and opens the FIFOs. nullptr and *error on failure.
+std::unique_ptr<SharedRing> CreateGuestRingFiles(const std::string& path, const RingGeometry& g,
+                                                 int32_t node_id, std::string* error);
+
+}  // namespace vdvk::rings

@@ -1,0 +1,256 @@
+#!/usr/bin/env bash
+# A UML guest process talks DVK with host processes through host-backend's
+# guest ring (ctest label "uml").
+#
+#   uml_guest_dvk.sh HOST_BACKEND LATENCY_SERVER LATENCY_CLIENT DVKCTL GUEST_DVK
+#
+# 1. host-backend --guest-ring R --guest-ring R2; latency_server (host) binds ep 11.
+# 2. One guest boot (vdvk-uml --ring R) runs, in order:
+#      guest_dvk client  : getdvsinfo, bind 42, NOWAIT receive, 1000 sendrecs
+#                          to the host server (payload + m_source checked), unbind
+#      guest_dvk keep 43 : exits bound; the driver reports the exit
+#      guest_dvk free 43 : ep 43's slot is free again while the guest still runs
+#      guest_dvk serve 44: the host's latency_client does 200 sendrecs to it
+#      guest_dvk signal 47: SIGALRM interrupts a blocking receive (EDVSINTR)
+#      guest_dvk hostile : bad pointers/opcodes/lengths, forged identity
+#      guest_dvk notify-recv 52 / notify-send 53: a notify between two guest processes
+#      guest_dvk fork 54 55: a forked child's exit frees its slot while the
+#                          parent still holds the shared fd
+#      guest_dvk serve 58, killed with SIGKILL in receive: slot 58 is freed
+# 3. After the guest is gone: its endpoints are free on the host (dvkctl), the
+#    backend still serves host clients, and a second guest boots on the reset
+#    ring.
+# 4. A guest killed with SIGKILL in the middle of a receive: the backend frees
+#    its endpoint and keeps serving.
+# 5. The host corrupts the ring (cq_tail out of range; state DEAD) under a
+#    guest blocked in receive: the call fails with EDVSNOTCONN, no oops; after
+#    that guest, the ring works again.
+# 6. Guest <-> guest: a guest on R serves, a guest on R2 (another CPU) sendrecs.
+# 7. The backend stops under a blocked guest call: EDVSNOTCONN, files removed.
+# Skips (77) without a kernel whose vdvk driver has VDVK_IOC_CALL.
+set -uo pipefail
+
+backend=${1:?usage: see header}
+lat_server=${2:?}
+lat_client=${3:?}
+dvkctl=${4:?}
+guest=${5:?}
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+launcher=${VDVK_UML_LAUNCHER:-$here/../launcher/vdvk-uml}
+kernel=${VDVK_UML_KERNEL:-${XDG_CACHE_HOME:-$HOME/.cache}/vdvk/uml/linux}
+if [[ ! -x $kernel ]]; then
+	echo "SKIP: no UML kernel at $kernel (run uml-vdvk/kernel/build-kernel.sh or set VDVK_UML_KERNEL)"
+	exit 77
+fi
+if ! grep -aq 'vdvk-call-v1' "$kernel"; then
+	echo "SKIP: $kernel has no vdvk driver with VDVK_IOC_CALL (rebuild with build-kernel.sh)"
+	exit 77
+fi
+export VDVK_UML_KERNEL=$kernel
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/uml_guest_dvk.XXXXXX")
+pids=()
+cleanup() {
+	for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
+	wait 2>/dev/null
+	rm -rf "$work"
+}
+trap cleanup EXIT
+export TMPDIR=$work
+
+fail() {
+	echo "FAIL: $*"
+	echo "--- backend log:"; tail -30 "$work/backend.log"
+	exit 1
+}
+
+ring=$work/g1.ring
+ring2=$work/g2.ring
+sock=$work/node5.sock
+export VDVK_SOCKET=$sock
+# Guest eps 42-45 must be system processes: DVS lets user processes only
+# sendrec, and the guest also receives and replies.
+echo "dc0_nr_sysprocs = 128" >"$work/backend.conf"
+"$backend" --node 5 --socket "$sock" --config "$work/backend.conf" --guest-ring "$ring" --guest-ring "$ring2" --log-level debug >"$work/backend.log" 2>&1 &
+backend_pid=$!
+pids+=("$backend_pid")
+for _ in $(seq 100); do
+	[[ -S $sock && -p $ring.kick && -p $ring.wake && -f $ring ]] && break
+	sleep 0.05
+done
+[[ -f $ring && -p $ring.kick && -p $ring.wake ]] || fail "backend did not create $ring and its FIFOs"
+[[ $(stat -c %a "$ring") == 600 ]] || fail "ring mode $(stat -c %a "$ring"), want 600"
+
+"$lat_server" --ep 11 >"$work/server.log" 2>&1 &
+pids+=("$!")
+for _ in $(seq 100); do grep -q bound "$work/server.log" && break; sleep 0.05; done
+grep -q bound "$work/server.log" || fail "latency_server did not bind: $(cat "$work/server.log")"
+
+# Waits until the backend has seen the guest on ring $1 die (it then resets
+# the ring; a guest booted earlier would find it still claimed).
+deaths() { grep -c "guest ring $1 (domain [0-9]*): guest (host pid [0-9]*) died" "$work/backend.log"; }
+wait_death() {
+	local want=$2
+	for _ in $(seq 200); do
+		(($(deaths "$1") >= want)) && return 0
+		sleep 0.05
+	done
+	fail "backend did not notice guest death #$want on $1"
+}
+# Waits until dvkctl's line for ep $1 matches $2.
+wait_ep() {
+	for _ in $(seq 300); do
+		"$dvkctl" proc 0 "$1" 2>/dev/null | grep -q -- "$2" && return 0
+		sleep 0.05
+	done
+	fail "ep $1 never showed '$2': $("$dvkctl" proc 0 "$1" 2>&1)"
+}
+
+# The host client of phase "serve" waits for the guest's ep 44 to be bound.
+"$lat_client" --server-ep 44 --ep 41 --loops 200 --wait-ms 60000 >"$work/client.log" 2>&1 &
+client_pid=$!
+pids+=("$client_pid")
+
+out=$("$launcher" --timeout 120 --ring "$ring" -- /bin/sh -c \
+	"$guest client 5 11 1000 && $guest keep 43 && $guest free 43 && $guest serve 44 200 &&
+	 $guest signal 47 && $guest hostile &&
+	 { $guest notify-recv 52 53 & $guest notify-send 53 52 && wait \$!; } &&
+	 $guest fork 54 55 &&
+	 { $guest serve 58 1000000 & $guest receiving 58 && kill -9 \$! && { wait \$!; sleep 0.5; $guest free 58; }; }" 2>&1)
+rc=$?
+echo "$out"
+[[ $rc == 0 ]] || fail "guest exited $rc"
+grep -q '1000 sendrecs ok' <<<"$out" || fail "no sendrec summary from the guest"
+grep -q 'slot 43 free' <<<"$out" || fail "ep 43 not freed after its guest process exited"
+grep -q 'signal -> EDVSINTR' <<<"$out" || fail "no signal result"
+grep -q 'hostile ioctls refused' <<<"$out" || fail "no hostile result"
+grep -q 'notify from 53 received' <<<"$out" || fail "no notify between guest processes"
+grep -q "forked child's exit freed 55" <<<"$out" || fail "no fork result"
+grep -q 'slot 58 free' <<<"$out" || fail "ep 58 not freed after SIGKILL of its guest process in receive"
+wait "$client_pid"
+crc=$?
+cat "$work/client.log"
+[[ $crc == 0 ]] || fail "host latency_client against the guest server exited $crc"
+echo "ok: guest->host 1000 sendrecs, guest process exit frees its slot, host->guest 200 sendrecs,"
+echo "    EDVSINTR on a signal, hostile ioctls refused, notify between guest processes,"
+echo "    a forked child's exit frees its slot, so does SIGKILL of a process blocked in receive"
+
+# The guest is gone: nothing of it remains bound, the backend serves on.
+wait_death "$ring" 1
+for ep in 42 43 44 47 48 52 53 54 55 58; do
+	line=$("$dvkctl" proc 0 $ep) || fail "dvkctl proc 0 $ep failed: $line"
+	grep -q 'SLOT_FREE' <<<"$line" || fail "ep $ep still bound after the guest ended: $line"
+done
+kill -0 "$backend_pid" 2>/dev/null || fail "backend died"
+echo "ok: endpoints 42-44, 47, 48, 52-55, 58 free on the host after the guest ended"
+
+# A second guest on the same (reset) ring.
+out=$("$launcher" --timeout 120 --ring "$ring" -- "$guest" client 5 11 100 2>&1)
+rc=$?
+echo "$out"
+[[ $rc == 0 ]] || fail "second guest exited $rc"
+echo "ok: a second guest works on the reset ring"
+wait_death "$ring" 2
+
+# Eight guest processes at once: calls in flight together share the ring's
+# buffers and completions (the driver matches them by tag).
+out=$("$launcher" --timeout 120 --ring "$ring" -- /bin/bash -c \
+	"pids=; for ep in 60 61 62 63 64 65 66 67; do $guest client 5 11 300 \$ep & pids=\"\$pids \$!\"; done
+	 rc=0; for p in \$pids; do wait \$p || rc=1; done; exit \$rc" 2>&1)
+rc=$?
+[[ $rc == 0 ]] || fail "concurrent guest clients: status $rc: $out"
+n=$(grep -c '300 sendrecs ok' <<<"$out")
+[[ $n == 8 ]] || fail "only $n of 8 concurrent guest clients finished: $out"
+echo "ok: 8 concurrent guest processes x 300 sendrecs"
+wait_death "$ring" 3
+
+# SIGKILL of the whole guest while its process blocks in receive.
+umid=guestdvk-$$
+"$launcher" --timeout 120 --umid "$umid" --ring "$ring" -- "$guest" serve 45 1000000 >"$work/g3.log" 2>&1 &
+g3=$!
+pids+=("$g3")
+wait_ep 45 RECEIVING
+kpids=$(pgrep -f -- "umid=$umid " || true)
+[[ -n $kpids ]] || fail "cannot find the guest's processes"
+kill -KILL $kpids
+wait "$g3" 2>/dev/null
+freed=0
+for _ in $(seq 100); do
+	if "$dvkctl" proc 0 45 | grep -q SLOT_FREE; then freed=1; break; fi
+	sleep 0.05
+done
+((freed)) || fail "ep 45 still bound after SIGKILL of its guest: $("$dvkctl" proc 0 45)"
+"$lat_client" --server-ep 11 --ep 46 --loops 100 >"$work/client2.log" 2>&1 ||
+	fail "host client after the guest kill: $(cat "$work/client2.log")"
+echo "ok: SIGKILLed guest's endpoint freed, backend keeps serving"
+wait_death "$ring" 4
+
+# Corrupt the ring under a guest blocked in receive.
+"$launcher" --timeout 120 --ring "$ring" -- /bin/sh -c \
+	"$guest broken 49; rc=\$?; dmesg | grep -i -E 'vdvk|oops|bug:|panic|call trace'; exit \$rc" >"$work/g4.log" 2>&1 &
+g4=$!
+pids+=("$g4")
+wait_ep 49 RECEIVING
+# cq_tail (offset 320) far beyond anything the backend produced, then a doorbell.
+printf '\x00\x00\x00\x40' | dd of="$ring" bs=1 seek=320 conv=notrunc status=none
+printf 'x' >"$ring.wake"
+wait "$g4"
+rc=$?
+cat "$work/g4.log"
+[[ $rc == 0 ]] || fail "guest on the corrupted ring exited $rc"
+grep -q 'corrupted ring -> EDVSNOTCONN' "$work/g4.log" || fail "no EDVSNOTCONN on the corrupted ring"
+! grep -Eqi 'oops|bug:|panic|call trace' "$work/g4.log" || fail "kernel trouble on the corrupted ring"
+grep -q 'ring unusable (cq_tail out of range)' "$work/g4.log" || fail "driver did not log the corruption"
+wait_death "$ring" 5
+wait_ep 49 SLOT_FREE
+
+# The same with the ring marked DEAD (what the backend does to a guest that
+# breaks the protocol).
+"$launcher" --timeout 120 --ring "$ring" -- "$guest" broken 56 >"$work/g6.log" 2>&1 &
+g6=$!
+pids+=("$g6")
+wait_ep 56 RECEIVING
+printf '\x01\x00\x00\x00' | dd of="$ring" bs=1 seek=512 conv=notrunc status=none
+printf 'x' >"$ring.wake"
+wait "$g6" || fail "guest on the DEAD ring exited $?: $(cat "$work/g6.log")"
+grep -q 'corrupted ring -> EDVSNOTCONN' "$work/g6.log" || fail "no EDVSNOTCONN on the DEAD ring"
+wait_death "$ring" 6
+wait_ep 56 SLOT_FREE
+out=$("$launcher" --timeout 120 --ring "$ring" -- "$guest" client 5 11 50 2>&1) ||
+	fail "guest after the corruption: $out"
+echo "ok: corrupted ring -> EDVSNOTCONN without an oops; the reset ring works again"
+
+# Guest <-> guest through two rings, the guests on different CPUs if we can.
+cpu2=()
+(($(nproc) > 1)) && cpu2=(--cpu 1)
+"$launcher" --timeout 120 --ring "$ring" -- "$guest" serve 50 300 >"$work/g5.log" 2>&1 &
+g5=$!
+pids+=("$g5")
+wait_ep 50 RECEIVING
+out=$("$launcher" --timeout 120 "${cpu2[@]}" --ring "$ring2" -- "$guest" client 5 50 300 2>&1)
+rc=$?
+echo "$out"
+[[ $rc == 0 ]] || fail "guest client on $ring2 exited $rc"
+wait "$g5" || fail "guest server on $ring exited $?: $(cat "$work/g5.log")"
+echo "ok: guest<->guest 300 sendrecs over two rings"
+
+# The backend stops while a guest call blocks: DEAD -> EDVSNOTCONN and the
+# guest carries on (it sends nothing once it sees DEAD; a kick racing the stop
+# gets EPIPE, UML keeps SIGPIPE blocked); the backend removes its files.
+"$launcher" --timeout 120 --ring "$ring" -- "$guest" broken 57 >"$work/g7.log" 2>&1 &
+g7=$!
+pids+=("$g7")
+wait_ep 57 RECEIVING
+kill -TERM "$backend_pid"
+wait "$backend_pid"
+brc=$?
+[[ $brc == 0 ]] || fail "backend exited $brc on SIGTERM"
+wait "$g7" || fail "guest exited $? after the backend stopped: $(cat "$work/g7.log")"
+grep -q 'corrupted ring -> EDVSNOTCONN' "$work/g7.log" || fail "no EDVSNOTCONN after the backend stopped"
+for f in "$ring" "$ring.kick" "$ring.wake" "$ring2" "$ring2.kick" "$ring2.wake"; do
+	[[ ! -e $f ]] || fail "$f left behind by the backend"
+done
+echo "ok: backend stop -> EDVSNOTCONN in the guest, ring files removed"
+# A sanitizer build of the backend (VDVK_SANITIZE) reports into its log.
+! grep -Eq 'Sanitizer|runtime error:' "$work/backend.log" || fail "sanitizer report in the backend log"
