@@ -13,7 +13,8 @@ inline constexpr int kPong = 0x4c02;
 inline constexpr int kDefaultServerEp = 11;
 inline constexpr int kDefaultClientEp = 41;
 
-inline int64_t PingField(int64_t seq, int i) { return seq * 0x10001 + i * 0x3b9aca07; }
+// int64_t arithmetic: i * 0x3b9aca07 overflows int for i >= 3 (UBSan).
+inline int64_t PingField(int64_t seq, int i) { return seq * 0x10001 + static_cast<int64_t>(i) * 0x3b9aca07; }
 inline int64_t PongField(int64_t v) { return ~v ^ 0x5a5a5a5a5a5aLL; }
 
 }  // namespace vdvk::tools::latencyproto
