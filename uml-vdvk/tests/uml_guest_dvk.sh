@@ -48,6 +48,11 @@ if ! grep -aq 'vdvk-call-v1' "$kernel"; then
 	exit 77
 fi
 export VDVK_UML_KERNEL=$kernel
+# The guest mounts its own tmpfs on /tmp; a test binary built under /tmp (a
+# checkout there, as CI may use) is only visible with --host-tmp.
+tmpopt=()
+[[ $guest != /tmp/* ]] || tmpopt=(--host-tmp)
+uml() { "$launcher" "${tmpopt[@]}" "$@"; }
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/uml_guest_dvk.XXXXXX")
 pids=()
@@ -112,7 +117,7 @@ wait_ep() {
 client_pid=$!
 pids+=("$client_pid")
 
-out=$("$launcher" --timeout 120 --ring "$ring" -- /bin/sh -c \
+out=$(uml --timeout 120 --ring "$ring" -- /bin/sh -c \
 	"$guest client 5 11 1000 && $guest keep 43 && $guest free 43 && $guest serve 44 200 &&
 	 $guest signal 47 && $guest hostile &&
 	 { $guest notify-recv 52 53 & $guest notify-send 53 52 && wait \$!; } &&
@@ -146,7 +151,7 @@ kill -0 "$backend_pid" 2>/dev/null || fail "backend died"
 echo "ok: endpoints 42-44, 47, 48, 52-55, 58 free on the host after the guest ended"
 
 # A second guest on the same (reset) ring.
-out=$("$launcher" --timeout 120 --ring "$ring" -- "$guest" client 5 11 100 2>&1)
+out=$(uml --timeout 120 --ring "$ring" -- "$guest" client 5 11 100 2>&1)
 rc=$?
 echo "$out"
 [[ $rc == 0 ]] || fail "second guest exited $rc"
@@ -155,7 +160,7 @@ wait_death "$ring" 2
 
 # Eight guest processes at once: calls in flight together share the ring's
 # buffers and completions (the driver matches them by tag).
-out=$("$launcher" --timeout 120 --ring "$ring" -- /bin/bash -c \
+out=$(uml --timeout 120 --ring "$ring" -- /bin/bash -c \
 	"pids=; for ep in 60 61 62 63 64 65 66 67; do $guest client 5 11 300 \$ep & pids=\"\$pids \$!\"; done
 	 rc=0; for p in \$pids; do wait \$p || rc=1; done; exit \$rc" 2>&1)
 rc=$?
@@ -167,7 +172,7 @@ wait_death "$ring" 3
 
 # SIGKILL of the whole guest while its process blocks in receive.
 umid=guestdvk-$$
-"$launcher" --timeout 120 --umid "$umid" --ring "$ring" -- "$guest" serve 45 1000000 >"$work/g3.log" 2>&1 &
+uml --timeout 120 --umid "$umid" --ring "$ring" -- "$guest" serve 45 1000000 >"$work/g3.log" 2>&1 &
 g3=$!
 pids+=("$g3")
 wait_ep 45 RECEIVING
@@ -187,7 +192,7 @@ echo "ok: SIGKILLed guest's endpoint freed, backend keeps serving"
 wait_death "$ring" 4
 
 # Corrupt the ring under a guest blocked in receive.
-"$launcher" --timeout 120 --ring "$ring" -- /bin/sh -c \
+uml --timeout 120 --ring "$ring" -- /bin/sh -c \
 	"$guest broken 49; rc=\$?; dmesg | grep -i -E 'vdvk|oops|bug:|panic|call trace'; exit \$rc" >"$work/g4.log" 2>&1 &
 g4=$!
 pids+=("$g4")
@@ -207,7 +212,7 @@ wait_ep 49 SLOT_FREE
 
 # The same with the ring marked DEAD (what the backend does to a guest that
 # breaks the protocol).
-"$launcher" --timeout 120 --ring "$ring" -- "$guest" broken 56 >"$work/g6.log" 2>&1 &
+uml --timeout 120 --ring "$ring" -- "$guest" broken 56 >"$work/g6.log" 2>&1 &
 g6=$!
 pids+=("$g6")
 wait_ep 56 RECEIVING
@@ -217,18 +222,18 @@ wait "$g6" || fail "guest on the DEAD ring exited $?: $(cat "$work/g6.log")"
 grep -q 'corrupted ring -> EDVSNOTCONN' "$work/g6.log" || fail "no EDVSNOTCONN on the DEAD ring"
 wait_death "$ring" 6
 wait_ep 56 SLOT_FREE
-out=$("$launcher" --timeout 120 --ring "$ring" -- "$guest" client 5 11 50 2>&1) ||
+out=$(uml --timeout 120 --ring "$ring" -- "$guest" client 5 11 50 2>&1) ||
 	fail "guest after the corruption: $out"
 echo "ok: corrupted ring -> EDVSNOTCONN without an oops; the reset ring works again"
 
 # Guest <-> guest through two rings, the guests on different CPUs if we can.
 cpu2=()
 (($(nproc) > 1)) && cpu2=(--cpu 1)
-"$launcher" --timeout 120 --ring "$ring" -- "$guest" serve 50 300 >"$work/g5.log" 2>&1 &
+uml --timeout 120 --ring "$ring" -- "$guest" serve 50 300 >"$work/g5.log" 2>&1 &
 g5=$!
 pids+=("$g5")
 wait_ep 50 RECEIVING
-out=$("$launcher" --timeout 120 "${cpu2[@]}" --ring "$ring2" -- "$guest" client 5 50 300 2>&1)
+out=$(uml --timeout 120 "${cpu2[@]}" --ring "$ring2" -- "$guest" client 5 50 300 2>&1)
 rc=$?
 echo "$out"
 [[ $rc == 0 ]] || fail "guest client on $ring2 exited $rc"
@@ -238,7 +243,7 @@ echo "ok: guest<->guest 300 sendrecs over two rings"
 # The backend stops while a guest call blocks: DEAD -> EDVSNOTCONN and the
 # guest carries on (it sends nothing once it sees DEAD; a kick racing the stop
 # gets EPIPE, UML keeps SIGPIPE blocked); the backend removes its files.
-"$launcher" --timeout 120 --ring "$ring" -- "$guest" broken 57 >"$work/g7.log" 2>&1 &
+uml --timeout 120 --ring "$ring" -- "$guest" broken 57 >"$work/g7.log" 2>&1 &
 g7=$!
 pids+=("$g7")
 wait_ep 57 RECEIVING
