@@ -8,7 +8,8 @@
  * Binds EP; for 1 B, 4 KiB (unaligned: spans two pages) and 1 MiB:
  * host -> guest (peer fills, we vcopy in and check) and guest -> host (we
  * fill, vcopy out, the peer checks). Bad guest pointers on either side give
- * EDVSFAULT. Then LOOPS x 1 MiB each way, timed (prints MB/s). Tells the peer
+ * EDVSFAULT; a vcopy the host peer starts into our memory is EDVSNOSYS (not
+ * supported). Then LOOPS x 1 MiB each way, timed (prints MB/s). Tells the peer
  * to quit. Exit 0 on success, 1 with a line on stderr otherwise.
  */
 #include <stdint.h>
@@ -136,6 +137,18 @@ int main(int argc, char **argv)
 	if (rc != EDVSFAULT)
 		return fail("vcopy to a bad host pointer (want EDVSFAULT)", rc);
 	printf("bad pointers -> EDVSFAULT\n");
+
+	/* Not supported: a host caller copying into a guest peer's memory (the
+	 * blocked guest's pages are not pinned). It must fail cleanly. */
+	memset(&m, 0, sizeof(m));
+	m.m_type = VC_PUSH;
+	m.m1_i2 = 4096;
+	m.m_u.m_m1.m1p1_u64 = (uint64_t)(uintptr_t)big;
+	if ((rc = dvk_sendrec(peer, &m)) < 0)
+		return fail("peer push", rc);
+	if (m.m1_i1 != EDVSNOSYS)
+		return fail("host caller -> guest peer vcopy (want EDVSNOSYS)", m.m1_i1);
+	printf("host-initiated vcopy into the guest -> EDVSNOSYS\n");
 
 	t0 = now_s();
 	for (i = 0; i < loops; i++)

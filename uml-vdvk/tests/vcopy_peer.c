@@ -68,6 +68,11 @@ int main(int argc, char **argv)
 					break;
 				}
 			break;
+		case VC_PUSH:
+			/* The host as the caller, the guest as the (blocked) peer. */
+			m.m1_i1 = (int)dvk_vcopy(SELF, buf, m.m_source,
+						 (void *)(uintptr_t)m.m_u.m_m1.m1p1_u64, n);
+			break;
 		case VC_QUIT:
 			quit = 1;
 			break;
