@@ -48,6 +48,8 @@ std::unique_ptr<SharedRing> SharedRing::CreateFile(const std::string& path, cons
   r->shm_cq_ = reinterpret_cast<vdvk_cqe*>(base + g.cq_off);
   r->shm_bufs_ = base + g.buf_off;
   InitRingHeader(r->shm_hdr_, g, node_id);
+  // Guest rings take guest-physical vcopy extents (VDVK_SQE_F_GUEST_PHYS).
+  r->shm_hdr_->features |= VDVK_F_GUEST_PHYS;
   const std::string kick = path + ".kick", wake = path + ".wake";
   for (const std::string* p : {&kick, &wake}) {
     unlink(p->c_str());
@@ -71,6 +73,7 @@ std::unique_ptr<SharedRing> SharedRing::CreateFile(const std::string& path, cons
 void SharedRing::Reinit(int32_t node_id) {
   std::memset(map_, 0, geo_.file_size);
   InitRingHeader(shm_hdr_, geo_, node_id);
+  shm_hdr_->features |= VDVK_F_GUEST_PHYS;  // Reinit serves guest rings only
   // Doorbells left over from the dead guest would only cause spurious wakeups.
   DrainKick();
   uint64_t v[8];

@@ -92,6 +92,7 @@ struct vdvk_dev {
 
 	/* Geometry from the validated header copy: never re-read from the ring. */
 	u32 sq_entries, cq_entries, nr_bufs, buf_size;
+	u32 features;		/* VDVK_F_* of the backend, from the validated header */
 	struct vdvk_ring_hdr *shm_hdr;
 	struct vdvk_sqe *shm_sq;
 	struct vdvk_cqe *shm_cq;
@@ -563,6 +564,11 @@ static long vdvk_call(struct vdvk_dev *dev, struct vdvk_file *vf, void __user *u
 	}
 	memset(&call->cqe, 0, sizeof(call->cqe));
 	vcopy = sqe.opcode == VDVK_OP_VCOPY;
+	if (vcopy && !(dev->features & VDVK_F_GUEST_PHYS)) {
+		/* An older backend would drop the ring for the flag. */
+		call->cqe.res = VDVK_EDVSNOSYS;
+		goto out_copy_cqe;
+	}
 	if (vcopy)
 		len = 0;	/* the buffer carries our page list, nothing of the caller's */
 	if (!vcopy && !vdvk_opcode_allowed(sqe.opcode)) {
@@ -847,6 +853,7 @@ static int __init vdvk_attach(struct vdvk_dev *dev)
 	dev->cq_entries = hdr->cq_entries;
 	dev->nr_bufs = hdr->nr_bufs;
 	dev->buf_size = hdr->buf_size;
+	dev->features = hdr->features;
 	dev->shm_hdr = dev->ring;
 	dev->shm_sq = (struct vdvk_sqe *)((u8 *)dev->ring + hdr->sq_off);
 	dev->shm_cq = (struct vdvk_cqe *)((u8 *)dev->ring + hdr->cq_off);
