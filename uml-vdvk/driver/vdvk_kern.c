@@ -9,7 +9,9 @@
  * DVK call: the driver fills the caller's identity (tgid/tid: never taken
  * from user space), puts the SQE and its payload in the ring, kicks the
  * backend through PATH.kick and sleeps until the IRQ on PATH.wake brings the
- * completion. Host quirk: the doorbells are FIFOs because an eventfd raises
+ * completion. VDVK_OP_VCOPY pins the caller's pages for the call and sends
+ * their guest-physical extents; the backend copies through its mapping of
+ * our memory file. Host quirk: the doorbells are FIFOs because an eventfd raises
  * no SIGIO, so a UML IRQ on it never fires.
  *
  * Everything in the ring file is written by another process and is hostile:
