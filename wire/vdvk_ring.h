@@ -139,7 +139,7 @@ struct vdvk_msg {
  */
 struct vdvk_sqe {
 	vdvk_u16 opcode;      /* enum vdvk_opcode */
-	vdvk_u16 flags;       /* must be 0 in version 1 */
+	vdvk_u16 flags;       /* VDVK_SQE_F_*, else 0 */
 	vdvk_u16 buf_index;   /* payload buffer (< nr_bufs) when buf_len != 0 */
 	vdvk_u16 reserved0;   /* must be 0 */
 	vdvk_u32 buf_len;     /* bytes of that buffer this call may use */
@@ -152,6 +152,28 @@ struct vdvk_sqe {
 		struct vdvk_msg msg;  /* send/sendrec/reply/relay */
 		vdvk_u64 arg64[8];    /* calls without a message: addresses (vcopy), tags (cancel) */
 	} u;
+};
+
+/*
+ * SQE flags (vdvk_sqe.flags). Only VDVK_SQE_F_GUEST_PHYS exists, and only a
+ * guest-kernel attachment may set it, only on VDVK_OP_VCOPY: the payload
+ * buffer then holds a struct vdvk_phys_list followed by nr_src then nr_dst
+ * struct vdvk_phys_extent, the guest-physical pages (= offsets in the guest's
+ * memory file) the guest kernel pinned for the src and the dst range in the
+ * CALLER's address space. A side the caller could not pin has 0 extents;
+ * a non-empty side's lengths sum to the vcopy's bytes.
+ */
+#define VDVK_SQE_F_GUEST_PHYS (1u << 0)
+
+struct vdvk_phys_extent {
+	vdvk_u64 addr; /* guest-physical address */
+	vdvk_u64 len;
+};
+
+struct vdvk_phys_list {
+	vdvk_u32 nr_src;
+	vdvk_u32 nr_dst;
+	vdvk_u64 reserved; /* 0 */
 };
 
 /* Completion flags */
@@ -369,6 +391,8 @@ VDVK_STATIC_ASSERT(sizeof(struct vdvk_proc_info) == 120, "proc_info size");
 VDVK_STATIC_ASSERT(sizeof(struct vdvk_dvs_info) == 72, "dvs_info size");
 VDVK_STATIC_ASSERT(sizeof(struct vdvk_node_info) == 72, "node_info size");
 VDVK_STATIC_ASSERT(sizeof(struct vdvk_dc_init) == 48, "dc_init size");
+VDVK_STATIC_ASSERT(sizeof(struct vdvk_phys_extent) == 16, "phys_extent size");
+VDVK_STATIC_ASSERT(sizeof(struct vdvk_phys_list) == 16, "phys_list size");
 
 /*
  * Host-native attach handshake, over a SOCK_SEQPACKET unix socket (default

@@ -113,12 +113,20 @@ void Backend::RunDeferred() {
   if (draining_) return;
   draining_ = true;
   while (!deferred_.empty()) {
-    Deferred d = deferred_.front();
+    Deferred d = std::move(deferred_.front());
     deferred_.pop_front();
     switch (d.kind) {
       case Deferred::kBounce: {
         int32_t r = copier_->Copy(d.grant);
         if (r == 0) ctr_.vcopy_bounce_bytes += d.grant.bytes;
+        in_engine_ = true;
+        engine_->VcopyDone(d.grant.id, r, Now());
+        in_engine_ = false;
+        break;
+      }
+      case Deferred::kGuestCopy:
+      case Deferred::kFail: {
+        int32_t r = d.kind == Deferred::kFail ? d.result : RunGuestCopy(d);
         in_engine_ = true;
         engine_->VcopyDone(d.grant.id, r, Now());
         in_engine_ = false;

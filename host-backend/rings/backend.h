@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "host-backend/engine/engine.h"
+#include "host-backend/rings/guest_phys_copy.h"
 #include "host-backend/nodes/link_api.h"
 #include "host-backend/rings/copy_executor.h"
 #include "host-backend/rings/guest_ring.h"
@@ -105,10 +106,14 @@ class Backend final : public EngineSink, public nodes::LinkIn {
     uint32_t op = 0;
     bool granted = false;  // a grant CQE went out; VCOPY_DONE expected
     VcopyGrant grant;
+    PhysLists phys;        // guest VCOPY: the caller's pinned pages (validated)
   };
   struct Deferred {
-    enum Kind { kBounce, kExited, kDetach } kind;
-    VcopyGrant grant;       // kBounce
+    enum Kind { kBounce, kExited, kDetach, kGuestCopy, kFail } kind;
+    VcopyGrant grant;       // kBounce, kGuestCopy, kFail
+    std::vector<vdvk_phys_extent> ext;  // kGuestCopy: the guest side's pages
+    bool guest_is_src = false;          // kGuestCopy
+    int32_t result = 0;                 // kFail: VcopyDone with this code
     ProcKey who;            // kExited
     uint64_t attach_id = 0; // kDetach
     uint32_t reason = 0;    // kDetach
@@ -165,6 +170,12 @@ class Backend final : public EngineSink, public nodes::LinkIn {
   void GuestGone(GuestRing* g);
   void GuestDetachNow(std::unique_ptr<Attachment> a, const char* why);
   void HandleProcExit(Attachment* a, const vdvk_sqe& sqe);
+  // Guest vcopy (guest_ring.cc): validates the pinned-page list of a guest
+  // VCOPY at submission (0, or the code to answer at once), and plans the
+  // copy once the engine granted it (a deferred kGuestCopy or kFail).
+  int32_t PrepareGuestVcopy(Attachment* a, const vdvk_sqe& sqe, PhysLists* out);
+  void PlanGuestVcopy(const VcopyGrant& g, const Pending* p);
+  int32_t RunGuestCopy(const Deferred& d);
 
   BackendConfig cfg_;
   std::string node_name_;

@@ -48,6 +48,8 @@ std::unique_ptr<SharedRing> SharedRing::CreateFile(const std::string& path, cons
   r->shm_cq_ = reinterpret_cast<vdvk_cqe*>(base + g.cq_off);
   r->shm_bufs_ = base + g.buf_off;
   InitRingHeader(r->shm_hdr_, g, node_id);
+  // Guest rings take guest-physical vcopy extents (VDVK_SQE_F_GUEST_PHYS).
+  r->shm_hdr_->features |= VDVK_F_GUEST_PHYS;
   const std::string kick = path + ".kick", wake = path + ".wake";
   for (const std::string* p : {&kick, &wake}) {
     unlink(p->c_str());
@@ -71,6 +73,7 @@ std::unique_ptr<SharedRing> SharedRing::CreateFile(const std::string& path, cons
 void SharedRing::Reinit(int32_t node_id) {
   std::memset(map_, 0, geo_.file_size);
   InitRingHeader(shm_hdr_, geo_, node_id);
+  shm_hdr_->features |= VDVK_F_GUEST_PHYS;  // Reinit serves guest rings only
   // Doorbells left over from the dead guest would only cause spurious wakeups.
   DrainKick();
   uint64_t v[8];
@@ -104,7 +107,7 @@ GuestRing::~GuestRing() {
 // ---- attach / detach -------------------------------------------------------------
 
 bool Backend::AddGuestRing(const std::string& path, std::string* error) {
-  auto geo = ComputeGeometry(kGuestEntries, kGuestEntries, kGuestNrBufs, kDefaultBufSize);
+  auto geo = ComputeGeometry(kGuestEntries, kGuestEntries, kGuestNrBufs, kGuestBufSize);
   if (!geo) {
     *error = "bad guest ring geometry";
     return false;
@@ -154,6 +157,14 @@ void Backend::WatchGuestPid(Attachment* a) {
   if (pid <= 0) return;  // the driver writes it before its first kick
   g->host_pid = pid;
   a->pid = pid;  // for log lines only: identity is per guest process
+  // Zero-copy vcopy needs the guest's memory; without it guest vcopy
+  // answers EDVSNOSYS (said once here, not per call).
+  if (!g->mem.Map(pid, &g->mem_error))
+    spdlog::warn("guest ring {} (domain {}): no zero-copy vcopy: {}", g->path, g->domain,
+                 g->mem_error);
+  else
+    spdlog::info("guest ring {} (domain {}): guest memory mapped ({} bytes)", g->path, g->domain,
+                 g->mem.size());
   int fd = static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
   if (fd < 0 && errno == ESRCH) {
     // Died before we looked (or a pid that never was): free the ring now.
@@ -186,6 +197,8 @@ void Backend::OnGuestPidExit(struct ev_loop*, ev_io* w, int) {
 void Backend::GuestGone(GuestRing* g) {
   g->StopPidWatch();
   g->host_pid = 0;
+  g->mem.Unmap();
+  g->mem_error.clear();
   if (g->attach_id != 0) DetachNow(g->attach_id, VDVK_DEAD_NONE, "guest died");
   // DetachNow handed the ring back to g; zeroing it also clears
   // client_host_pid, which lets the next guest claim it.
@@ -224,6 +237,60 @@ void Backend::HandleProcExit(Attachment* a, const vdvk_sqe& sqe) {
   if (tgid <= 0) return;
   spdlog::debug("guest domain {} process {} exited", a->domain, tgid);
   WithEngine([&] { engine_->ProcessExited(ProcKey{a->domain, tgid}, Now()); });
+}
+
+// ---- vcopy -------------------------------------------------------------------------
+
+int32_t Backend::PrepareGuestVcopy(Attachment* a, const vdvk_sqe& sqe, PhysLists* out) {
+  auto it = guests_.find(a->domain);
+  GuestRing* g = it == guests_.end() ? nullptr : it->second.get();
+  if (!g || !g->mem.mapped()) return EDVSNOSYS;
+  // Only the guest kernel's pinned-page list makes a guest vcopy possible.
+  if (!(sqe.flags & VDVK_SQE_F_GUEST_PHYS) || sqe.buf_len == 0) return EDVSNOSYS;
+  if (sqe.arg[2] < 0) return EDVSINVAL;
+  // One read of the list out of shared memory, then validation of the copy.
+  std::vector<uint8_t> copy(sqe.buf_len);
+  std::memcpy(copy.data(), a->ring->shm_buf(sqe.buf_index), copy.size());
+  if (!ParsePhysLists(copy.data(), sqe.buf_len, static_cast<uint64_t>(sqe.arg[2]), g->mem.size(),
+                      out))
+    return EDVSINVAL;
+  return 0;
+}
+
+void Backend::PlanGuestVcopy(const VcopyGrant& g, const Pending* p) {
+  Deferred d{};
+  d.kind = Deferred::kFail;
+  d.grant = g;
+  d.result = EDVSNOSYS;
+  const bool caller_src = g.caller == g.src, caller_dst = g.caller == g.dst;
+  const ProcKey& peer = caller_src ? g.dst : g.src;
+  // Supported: a guest caller that is one party, the other a host process.
+  // Guest <-> guest (the peer's pages are not pinned) and third-party copies
+  // stay EDVSNOSYS.
+  if (p && (caller_src != caller_dst) && peer.domain == 0) {
+    const auto& ext = caller_src ? p->phys.src : p->phys.dst;
+    if (g.bytes == 0) {
+      d.result = 0;
+    } else if (ext.empty()) {
+      d.result = EDVSFAULT;  // the guest kernel could not pin the caller's range
+    } else {
+      d.kind = Deferred::kGuestCopy;
+      d.ext = ext;
+      d.guest_is_src = caller_src;
+    }
+  }
+  deferred_.push_back(std::move(d));
+}
+
+int32_t Backend::RunGuestCopy(const Deferred& d) {
+  const VcopyGrant& g = d.grant;
+  auto it = guests_.find(g.caller.domain);
+  if (it == guests_.end() || !it->second->mem.mapped()) return d.guest_is_src ? EDVSSRCDIED : EDVSDSTDIED;
+  const ProcKey& host = d.guest_is_src ? g.dst : g.src;
+  const uint64_t host_addr = d.guest_is_src ? g.dst_addr : g.src_addr;
+  int32_t r = CopyGuestHost(it->second->mem, d.ext, d.guest_is_src, host.pid, host_addr, g.bytes);
+  if (r == 0) ctr_.vcopy_zero_copy_bytes += g.bytes;
+  return r;
 }
 
 }  // namespace vdvk::rings

@@ -24,6 +24,7 @@
 #include <memory>
 #include <string>
 
+#include "host-backend/rings/guest_phys_copy.h"
 #include "host-backend/rings/ring_layout.h"
 
 namespace vdvk::rings {
@@ -32,6 +33,8 @@ namespace vdvk::rings {
 // the guest, each call holding a buffer while it is in flight.
 inline constexpr uint32_t kGuestEntries = 256;
 inline constexpr uint32_t kGuestNrBufs = 32;
+// 16 KiB buffers: a 1 MiB guest vcopy carries up to 2 x 257 page extents.
+inline constexpr uint32_t kGuestBufSize = 16384;
 
 class SharedRing;
 
@@ -48,6 +51,10 @@ struct GuestRing {
   int pidfd = -1;
   ev_io pid_io;
   struct ev_loop* loop = nullptr;
+  // The claiming guest's physical memory (zero-copy vcopy); unmapped when the
+  // guest goes. mem_error says why it is not mapped (logged once per guest).
+  GuestMemory mem;
+  std::string mem_error;
   void StopPidWatch();
 };
 

@@ -148,6 +148,12 @@ TEST(SqeCheck, ReservedFields) {
   vdvk_sqe s = GoodSqe(VDVK_OP_SEND);
   s.flags = 1;
   EXPECT_EQ(CheckSqe(s, g).dead_reason, VDVK_DEAD_BAD_FIELD);
+  // The guest-physical flag is legal on VCOPY only.
+  s = GoodSqe(VDVK_OP_VCOPY);
+  s.flags = VDVK_SQE_F_GUEST_PHYS;
+  EXPECT_EQ(CheckSqe(s, g).dead_reason, VDVK_DEAD_NONE);
+  s.flags = 2;
+  EXPECT_EQ(CheckSqe(s, g).dead_reason, VDVK_DEAD_BAD_FIELD);
   s = GoodSqe(VDVK_OP_SEND);
   s.reserved0 = 0x8000;
   EXPECT_EQ(CheckSqe(s, g).dead_reason, VDVK_DEAD_BAD_FIELD);
@@ -241,7 +247,8 @@ TEST(Fuzz, RandomSqesAndIndices) {
     }
     SqeVerdict v = CheckSqe(s, g);
     bool known = OpcodeKnown(s.opcode);
-    bool fields_ok = s.flags == 0 && s.reserved0 == 0;
+    bool flags_ok = s.flags == 0 || (s.flags == VDVK_SQE_F_GUEST_PHYS && s.opcode == VDVK_OP_VCOPY);
+    bool fields_ok = flags_ok && s.reserved0 == 0;
     bool buf_ok = s.buf_len == 0 || (s.buf_index < g.nr_bufs && s.buf_len <= g.buf_size);
     if (!known) {
       ASSERT_EQ(v.dead_reason, VDVK_DEAD_BAD_OPCODE);

@@ -216,10 +216,15 @@ void Backend::SubmitCall(Attachment* a, const vdvk_sqe& sqe, int32_t early_error
 
   // Guest rings: the guest kernel names the caller (never guest user space).
   const ProcKey caller = a->domain != 0 ? ProcKey{a->domain, sqe.caller_pid} : ProcKey{0, a->pid};
+  PhysLists phys;
   if (a->domain != 0) {
     if (sqe.caller_pid <= 0) return post_now(EDVSINVAL);
-    // Guest memory is not reachable with process_vm_* (a later slice maps it).
-    if (sqe.opcode == VDVK_OP_VCOPY) return post_now(EDVSNOSYS);
+    // Guest memory is reached through its mapping and the pages the guest
+    // kernel pinned (guest_ring.cc).
+    if (sqe.opcode == VDVK_OP_VCOPY)
+      if (int32_t r = PrepareGuestVcopy(a, sqe, &phys); r != 0) return post_now(r);
+  } else if (sqe.flags != 0) {
+    return post_now(EDVSINVAL);  // guest-physical ranges mean nothing for a host process
   }
   // Payload input is copied out of shared memory before the engine sees it.
   std::array<uint8_t, sizeof(vdvk_dc_init)> in_copy{};
@@ -257,7 +262,8 @@ void Backend::SubmitCall(Attachment* a, const vdvk_sqe& sqe, int32_t early_error
   p.buf_index = sqe.buf_index;
   p.buf_len = sqe.buf_len;
   p.op = sqe.opcode;
-  pending_.emplace(rid, p);
+  p.phys = std::move(phys);
+  pending_.emplace(rid, std::move(p));
   a->by_tag.emplace(sqe.tag, rid);
   a->inflight++;
   WithEngine([&] { engine_->Submit(call, Now()); });
@@ -293,7 +299,7 @@ void Backend::Complete(const Completion& c) {
     spdlog::debug("completion for unknown request {}", c.id);
     return;
   }
-  Pending p = it->second;
+  Pending p = std::move(it->second);
   pending_.erase(it);
   Attachment* a = Find(p.attach_id);
   if (!a) return;  // the client detached; nobody to tell
@@ -321,6 +327,11 @@ void Backend::Complete(const Completion& c) {
 void Backend::StartVcopy(const VcopyGrant& g) {
   auto it = pending_.find(g.id);
   Attachment* a = it == pending_.end() ? nullptr : Find(it->second.attach_id);
+  if (g.caller.domain != 0 || g.src.domain != 0 || g.dst.domain != 0) {
+    // A guest takes part: only the guest-physical path can reach it.
+    PlanGuestVcopy(g, it == pending_.end() || g.caller.domain == 0 ? nullptr : &it->second);
+    return;
+  }
   bool host_only = g.caller.domain == 0 && g.src.domain == 0 && g.dst.domain == 0;
   bool caller_is_party = g.caller == g.src || g.caller == g.dst;
   if (a && host_only && caller_is_party) {

@@ -43,7 +43,11 @@ SqeVerdict CheckSqe(const vdvk_sqe& sqe, const RingGeometry& g) {
     v.dead_reason = VDVK_DEAD_BAD_OPCODE;
     return v;
   }
-  if (sqe.flags != 0 || sqe.reserved0 != 0) {
+  // The one flag: guest-physical ranges, on VCOPY only (guest rings are
+  // checked for it again where the caller's domain is known).
+  const bool flags_ok = sqe.flags == 0 ||
+                        (sqe.flags == VDVK_SQE_F_GUEST_PHYS && sqe.opcode == VDVK_OP_VCOPY);
+  if (!flags_ok || sqe.reserved0 != 0) {
     v.dead_reason = VDVK_DEAD_BAD_FIELD;
     return v;
   }

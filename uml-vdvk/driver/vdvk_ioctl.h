@@ -27,6 +27,9 @@
  * EDVS* code) and, on success, the first sqe.buf_len bytes of buf.
  * The ioctl returns 0 whenever cqe is valid; -EINVAL (bad opcode or length),
  * -EFAULT (bad pointer), -ENOMEM are the driver's own errors.
+ * VDVK_OP_VCOPY ignores buf: the driver pins the caller's src/dst pages and
+ * hands the backend their guest-physical extents (VDVK_SQE_F_GUEST_PHYS); a
+ * range it cannot pin ends as EDVSFAULT in cqe.res.
  */
 struct vdvk_ioc_call {
 	struct vdvk_sqe sqe;

@@ -9,7 +9,9 @@
  * DVK call: the driver fills the caller's identity (tgid/tid: never taken
  * from user space), puts the SQE and its payload in the ring, kicks the
  * backend through PATH.kick and sleeps until the IRQ on PATH.wake brings the
- * completion. Host quirk: the doorbells are FIFOs because an eventfd raises
+ * completion. VDVK_OP_VCOPY pins the caller's pages for the call and sends
+ * their guest-physical extents; the backend copies through its mapping of
+ * our memory file. Host quirk: the doorbells are FIFOs because an eventfd raises
  * no SIGIO, so a UML IRQ on it never fires.
  *
  * Everything in the ring file is written by another process and is hostile:
@@ -32,6 +34,7 @@
 #include <linux/kernel.h>
 #include <linux/log2.h>
 #include <linux/miscdevice.h>
+#include <linux/mm.h>
 #include <linux/module.h>
 #include <linux/string.h>
 #include <linux/uaccess.h>
@@ -50,6 +53,8 @@
 
 /* DVK result codes (include/dvk/dvk.h), returned in cqe.res. */
 #define VDVK_EDVSINTR (-4)
+#define VDVK_EDVS2BIG (-7)
+#define VDVK_EDVSINVAL (-22)
 #define VDVK_EDVSNOSYS (-38)
 #define VDVK_EDVSNOTCONN (-64)
 
@@ -89,6 +94,7 @@ struct vdvk_dev {
 
 	/* Geometry from the validated header copy: never re-read from the ring. */
 	u32 sq_entries, cq_entries, nr_bufs, buf_size;
+	u32 features;		/* VDVK_F_* of the backend, from the validated header */
 	struct vdvk_ring_hdr *shm_hdr;
 	struct vdvk_sqe *shm_sq;
 	struct vdvk_cqe *shm_cq;
@@ -257,7 +263,7 @@ static void vdvk_reap_locked(struct vdvk_dev *dev)
 		dev->rejects++;	/* unknown tag: a stale or forged completion */
 		continue;
 found:
-		/* A vcopy grant never comes: we never submit VCOPY. */
+		/* A vcopy grant never comes: a guest's vcopy is done by the backend. */
 		if (c.flags & VDVK_CQE_F_GRANT) {
 			dev->rejects++;
 			c.res = VDVK_EDVSNOTCONN;
@@ -431,8 +437,109 @@ static long vdvk_wait(struct vdvk_dev *dev, struct vdvk_req *req, bool interrupt
 	}
 }
 
+/* ---- vcopy: pinned pages as guest-physical extents ------------------ */
+
+/*
+ * One side of a vcopy in the caller's address space, pinned for the life of
+ * the call: the backend copies straight into or out of these physical pages
+ * through its mapping of our memory file (guest physical address = offset in
+ * that file), so they must not move or be freed meanwhile.
+ */
+struct vdvk_pin {
+	struct page **pages;
+	long nr;
+	bool write;
+};
+
+static void vdvk_unpin(struct vdvk_pin *p)
+{
+	if (p->nr > 0)
+		unpin_user_pages_dirty_lock(p->pages, p->nr, p->write);
+	kvfree(p->pages);
+	p->pages = NULL;
+	p->nr = 0;
+}
+
+/*
+ * Pins [uaddr, uaddr + bytes) and appends its extents (merged when physically
+ * contiguous) at ext[*n]. A range that is not entirely ours (the peer's
+ * address, a bad pointer) adds nothing: the backend then knows this side is
+ * not the caller's, or answers EDVSFAULT if it should have been.
+ */
+static void vdvk_pin_side(u64 uaddr, u64 bytes, bool write, struct vdvk_pin *p,
+			  struct vdvk_phys_extent *ext, u32 max_ext, u32 *n)
+{
+	u64 first, last, left, off;
+	long i, got;
+
+	p->pages = NULL;
+	p->nr = 0;
+	p->write = write;
+	if (bytes == 0 || uaddr + bytes < uaddr ||
+	    !access_ok((void __user *)(uintptr_t)uaddr, bytes))
+		return;
+	first = uaddr >> PAGE_SHIFT;
+	last = (uaddr + bytes - 1) >> PAGE_SHIFT;
+	if (last - first + 1 > max_ext)
+		return;
+	p->pages = kvmalloc_array(last - first + 1, sizeof(*p->pages), GFP_KERNEL);
+	if (!p->pages)
+		return;
+	got = pin_user_pages_fast(uaddr & PAGE_MASK, last - first + 1,
+				  write ? FOLL_WRITE : 0, p->pages);
+	if (got > 0)
+		p->nr = got;
+	if (got != (long)(last - first + 1)) {
+		vdvk_unpin(p);
+		return;
+	}
+	left = bytes;
+	off = uaddr & ~PAGE_MASK;
+	for (i = 0; i < p->nr; i++) {
+		u64 len = min_t(u64, PAGE_SIZE - off, left);
+		u64 phys = page_to_phys(p->pages[i]) + off;
+
+		if (*n > 0 && ext[*n - 1].addr + ext[*n - 1].len == phys) {
+			ext[*n - 1].len += len;
+		} else {
+			ext[*n].addr = phys;
+			ext[*n].len = len;
+			(*n)++;
+		}
+		left -= len;
+		off = 0;
+	}
+}
+
+/*
+ * Builds the VDVK_SQE_F_GUEST_PHYS list in ring buffer `buf` (buf_size
+ * bytes). Both ranges are tried: the driver does not know which endpoint is
+ * the caller, the backend does, and uses only the caller's side.
+ * Returns the list's length, or a negative EDVS* code for cqe.res.
+ */
+static long vdvk_vcopy_list(struct vdvk_dev *dev, const struct vdvk_sqe *sqe, u8 *buf,
+			    struct vdvk_pin *src, struct vdvk_pin *dst)
+{
+	struct vdvk_phys_list h = {0};
+	struct vdvk_phys_extent *ext = (struct vdvk_phys_extent *)(buf + sizeof(h));
+	u32 max_ext = (dev->buf_size - sizeof(h)) / sizeof(*ext) / 2;
+	u64 bytes;
+
+	if (sqe->arg[2] < 0)
+		return VDVK_EDVSINVAL;
+	bytes = (u64)sqe->arg[2];
+	if ((bytes >> PAGE_SHIFT) + 2 > max_ext)
+		return VDVK_EDVS2BIG;	/* more pages than one buffer can name */
+	vdvk_pin_side(sqe->u.arg64[0], bytes, false, src, ext, max_ext, &h.nr_src);
+	vdvk_pin_side(sqe->u.arg64[1], bytes, true, dst, ext + h.nr_src, max_ext, &h.nr_dst);
+	memcpy(buf, &h, sizeof(h));
+	return sizeof(h) + (long)(h.nr_src + h.nr_dst) * sizeof(*ext);
+}
+
 static long vdvk_call(struct vdvk_dev *dev, struct vdvk_file *vf, void __user *uarg)
 {
+	struct vdvk_pin pin_src = {0}, pin_dst = {0};
+	bool vcopy;
 	struct vdvk_ioc_call *call;
 	struct vdvk_req *req;
 	struct vdvk_sqe sqe;
@@ -458,12 +565,15 @@ static long vdvk_call(struct vdvk_dev *dev, struct vdvk_file *vf, void __user *u
 		goto out_free;
 	}
 	memset(&call->cqe, 0, sizeof(call->cqe));
-	if (sqe.opcode == VDVK_OP_VCOPY) {
-		/* Needs guest-physical ranges (VDVK_F_GUEST_PHYS): not in this driver yet. */
+	vcopy = sqe.opcode == VDVK_OP_VCOPY;
+	if (vcopy && !(dev->features & VDVK_F_GUEST_PHYS)) {
+		/* An older backend would drop the ring for the flag. */
 		call->cqe.res = VDVK_EDVSNOSYS;
 		goto out_copy_cqe;
 	}
-	if (!vdvk_opcode_allowed(sqe.opcode)) {
+	if (vcopy)
+		len = 0;	/* the buffer carries our page list, nothing of the caller's */
+	if (!vcopy && !vdvk_opcode_allowed(sqe.opcode)) {
 		err = -EINVAL;
 		goto out_free;
 	}
@@ -476,16 +586,32 @@ static long vdvk_call(struct vdvk_dev *dev, struct vdvk_file *vf, void __user *u
 
 	INIT_LIST_HEAD(&req->node);
 	init_waitqueue_head(&req->wq);
-	err = vdvk_reserve(dev, req, len > 0);
+	err = vdvk_reserve(dev, req, len > 0 || vcopy);
 	if (err < 0)
 		goto out_free;
 	if (err > 0) {
 		call->cqe.res = VDVK_EDVSNOTCONN;
 		goto out_copy_cqe;
 	}
-	sqe.buf_index = len ? req->buf : 0;
+	sqe.buf_index = len || vcopy ? req->buf : 0;
 	if (len)
 		memcpy(dev->shm_bufs + (u64)req->buf * dev->buf_size, call->buf, len);
+	if (vcopy) {
+		/* Written straight into our ring buffer: the backend reads it
+		 * only after the SQE is published below. */
+		long n = vdvk_vcopy_list(dev, &sqe, dev->shm_bufs + (u64)req->buf * dev->buf_size,
+					 &pin_src, &pin_dst);
+
+		if (n < 0 || n > dev->buf_size) {
+			vdvk_unreserve(dev, req);
+			vdvk_unpin(&pin_src);
+			vdvk_unpin(&pin_dst);
+			call->cqe.res = n < 0 ? n : VDVK_EDVS2BIG;
+			goto out_copy_cqe;
+		}
+		sqe.buf_len = n;
+		sqe.flags = VDVK_SQE_F_GUEST_PHYS;
+	}
 
 	for (;;) {
 		spin_lock_irqsave(&dev->lock, flags);
@@ -539,6 +665,17 @@ static long vdvk_call(struct vdvk_dev *dev, struct vdvk_file *vf, void __user *u
 		}
 	}
 	call->cqe = req->cqe;
+	if (vcopy) {
+		if (req->buf >= 0) {
+			vdvk_unpin(&pin_src);
+			vdvk_unpin(&pin_dst);
+		} else {
+			/* The backend may still copy into these pages: keep them
+			 * pinned for ever rather than let them be reused. */
+			kvfree(pin_src.pages);
+			kvfree(pin_dst.pages);
+		}
+	}
 	if (len && req->buf >= 0 && call->cqe.res >= 0)
 		memcpy(call->buf, dev->shm_bufs + (u64)req->buf * dev->buf_size, len);
 	vdvk_unreserve(dev, req);
@@ -718,6 +855,7 @@ static int __init vdvk_attach(struct vdvk_dev *dev)
 	dev->cq_entries = hdr->cq_entries;
 	dev->nr_bufs = hdr->nr_bufs;
 	dev->buf_size = hdr->buf_size;
+	dev->features = hdr->features;
 	dev->shm_hdr = dev->ring;
 	dev->shm_sq = (struct vdvk_sqe *)((u8 *)dev->ring + hdr->sq_off);
 	dev->shm_cq = (struct vdvk_cqe *)((u8 *)dev->ring + hdr->cq_off);

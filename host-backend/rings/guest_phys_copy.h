@@ -1,0 +1,66 @@
+// guest_phys_copy.h - vcopy between a UML guest's physical memory and a host
+// process, in one copy.
+//
+// UML's physical memory is an unlinked file held open by the UML kernel process;
+// guest physical address = file offset (uml-notes.md). The backend maps it
+// through /proc/<pid>/fd/N when the guest claims its ring; the guest driver
+// pins the caller's pages and sends their physical extents
+// (VDVK_SQE_F_GUEST_PHYS); process_vm_readv/writev then moves the bytes
+// straight between the mapping and the host process.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "wire/vdvk_ring.h"
+
+namespace vdvk::rings {
+
+// Upper bound on extents per side: 1 MiB unaligned spans 257 pages, and a
+// guest with a larger max_copylen still has to fit its list in one buffer.
+inline constexpr uint32_t kMaxPhysExtents = 4096;
+
+// The guest's physical memory, mapped MAP_SHARED read-write.
+class GuestMemory {
+ public:
+  GuestMemory() = default;
+  ~GuestMemory() { Unmap(); }
+  GuestMemory(const GuestMemory&) = delete;
+  GuestMemory& operator=(const GuestMemory&) = delete;
+  // Maps the UML process's physical-memory file (found among
+  // /proc/<pid>/fd, see the .cc); false and *error when it is not a regular
+  // file or cannot be mapped.
+  bool Map(pid_t uml_pid, std::string* error);
+  // Maps `path` (tests, and the same check as above).
+  bool MapPath(const std::string& path, std::string* error);
+  void Unmap();
+  bool mapped() const { return base_ != nullptr; }
+  uint8_t* base() const { return base_; }
+  uint64_t size() const { return size_; }
+
+ private:
+  uint8_t* base_ = nullptr;
+  uint64_t size_ = 0;
+};
+
+struct PhysLists {
+  std::vector<vdvk_phys_extent> src, dst;
+};
+
+// Parses and validates a VDVK_SQE_F_GUEST_PHYS payload (already copied out of
+// shared memory): counts bounded and fitting in `len`, reserved zero, every
+// extent non-empty and inside [0, mem_size), each non-empty side summing to
+// `bytes`. false on any violation.
+bool ParsePhysLists(const uint8_t* buf, uint32_t len, uint64_t bytes, uint64_t mem_size,
+                    PhysLists* out);
+
+// Copies `bytes` between the guest extents and [host_addr, +bytes) of host
+// process `host_pid`: guest -> host when guest_is_src, else host -> guest.
+// Returns 0 or an EDVS* code (EDVSFAULT, EDVSSRCDIED/EDVSDSTDIED, EDVSPERM).
+int32_t CopyGuestHost(const GuestMemory& mem, const std::vector<vdvk_phys_extent>& ext,
+                      bool guest_is_src, pid_t host_pid, uint64_t host_addr, uint64_t bytes);
+
+}  // namespace vdvk::rings

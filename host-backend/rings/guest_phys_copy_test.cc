@@ -1,0 +1,100 @@
+// Guest-physical vcopy pieces: list validation and the copy itself, with a
+// temp file standing in for the UML physical-memory file and this process as
+// the host party.
+#include "host-backend/rings/guest_phys_copy.h"
+
+#include <gtest/gtest.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <vector>
+
+#include "dvk/dvk.h"
+
+namespace vdvk::rings {
+namespace {
+
+std::vector<uint8_t> List(std::vector<vdvk_phys_extent> src, std::vector<vdvk_phys_extent> dst) {
+  vdvk_phys_list h{static_cast<uint32_t>(src.size()), static_cast<uint32_t>(dst.size()), 0};
+  std::vector<uint8_t> b(sizeof(h) + (src.size() + dst.size()) * sizeof(vdvk_phys_extent));
+  std::memcpy(b.data(), &h, sizeof(h));
+  uint8_t* p = b.data() + sizeof(h);
+  for (auto* v : {&src, &dst})
+    for (auto& e : *v) {
+      std::memcpy(p, &e, sizeof(e));
+      p += sizeof(e);
+    }
+  return b;
+}
+
+TEST(PhysLists, AcceptsValidSides) {
+  auto b = List({{4096, 100}, {0, 28}}, {});
+  PhysLists l;
+  ASSERT_TRUE(ParsePhysLists(b.data(), static_cast<uint32_t>(b.size()), 128, 8192, &l));
+  EXPECT_EQ(l.src.size(), 2u);
+  EXPECT_TRUE(l.dst.empty());
+}
+
+TEST(PhysLists, RejectsHostileLists) {
+  PhysLists l;
+  auto sum_short = List({{0, 100}}, {});
+  EXPECT_FALSE(ParsePhysLists(sum_short.data(), static_cast<uint32_t>(sum_short.size()), 128, 8192, &l));
+  auto outside = List({{8100, 128}}, {});
+  EXPECT_FALSE(ParsePhysLists(outside.data(), static_cast<uint32_t>(outside.size()), 128, 8192, &l));
+  auto wrap = List({{~0ull - 10, 128}}, {});
+  EXPECT_FALSE(ParsePhysLists(wrap.data(), static_cast<uint32_t>(wrap.size()), 128, 8192, &l));
+  auto empty_ext = List({{0, 0}, {0, 128}}, {});
+  EXPECT_FALSE(ParsePhysLists(empty_ext.data(), static_cast<uint32_t>(empty_ext.size()), 128, 8192, &l));
+  auto ok = List({{0, 128}}, {});
+  // Counts claiming more extents than the buffer holds.
+  EXPECT_FALSE(ParsePhysLists(ok.data(), static_cast<uint32_t>(ok.size()) - 1, 128, 8192, &l));
+  vdvk_phys_list h{kMaxPhysExtents + 1, 0, 0};
+  EXPECT_FALSE(ParsePhysLists(reinterpret_cast<uint8_t*>(&h), sizeof(h), 0, 8192, &l));
+  h = {0, 0, 1};  // reserved must be 0
+  EXPECT_FALSE(ParsePhysLists(reinterpret_cast<uint8_t*>(&h), sizeof(h), 0, 8192, &l));
+}
+
+class GuestCopy : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char path[] = "/tmp/gvcopy_testXXXXXX";
+    int fd = mkstemp(path);
+    ASSERT_GE(fd, 0);
+    ASSERT_EQ(ftruncate(fd, 64 * 1024), 0);
+    close(fd);
+    std::string err;
+    ASSERT_TRUE(mem.MapPath(path, &err)) << err;
+    unlink(path);
+  }
+  GuestMemory mem;
+};
+
+TEST_F(GuestCopy, ScatteredPagesBothWays) {
+  // The "guest" buffer is pages 3 and 1 (not contiguous, out of order).
+  std::vector<vdvk_phys_extent> ext{{3 * 4096 + 100, 3996}, {4096, 1004}};
+  std::vector<uint8_t> host(5000), back(5000, 0);
+  for (size_t i = 0; i < host.size(); ++i) host[i] = static_cast<uint8_t>(i * 7 + 1);
+  ASSERT_EQ(CopyGuestHost(mem, ext, false, getpid(), reinterpret_cast<uint64_t>(host.data()), 5000), 0);
+  EXPECT_EQ(0, std::memcmp(mem.base() + 3 * 4096 + 100, host.data(), 3996));
+  EXPECT_EQ(0, std::memcmp(mem.base() + 4096, host.data() + 3996, 1004));
+  ASSERT_EQ(CopyGuestHost(mem, ext, true, getpid(), reinterpret_cast<uint64_t>(back.data()), 5000), 0);
+  EXPECT_EQ(host, back);
+}
+
+TEST_F(GuestCopy, BadHostAddressIsFault) {
+  std::vector<vdvk_phys_extent> ext{{0, 4096}};
+  EXPECT_EQ(CopyGuestHost(mem, ext, true, getpid(), 16, 4096), EDVSFAULT);
+  EXPECT_EQ(CopyGuestHost(mem, ext, false, getpid(), 16, 4096), EDVSFAULT);
+}
+
+TEST(GuestMemoryMap, RefusesNonRegularFiles) {
+  GuestMemory m;
+  std::string err;
+  EXPECT_FALSE(m.MapPath("/dev/null", &err));
+  EXPECT_FALSE(err.empty());
+  EXPECT_FALSE(m.MapPath("/nonexistent/x", &err));
+}
+
+}  // namespace
+}  // namespace vdvk::rings

@@ -1,0 +1,169 @@
+/*
+ * guest_vcopy.c - runs inside a UML guest (static, libdvk_guest): vcopy
+ * between this guest process and a host-native process (vcopy_peer), which
+ * the backend does in one copy through its mapping of guest memory.
+ *
+ *   guest_vcopy PEER_EP EP LOOPS
+ *
+ * Binds EP; for 1 B, 4 KiB (unaligned: spans two pages) and 1 MiB:
+ * host -> guest (peer fills, we vcopy in and check) and guest -> host (we
+ * fill, vcopy out, the peer checks). Bad guest pointers on either side give
+ * EDVSFAULT; a vcopy the host peer starts into our memory is EDVSNOSYS (not
+ * supported). Then LOOPS x 1 MiB each way, timed (prints MB/s). Tells the peer
+ * to quit. Exit 0 on success, 1 with a line on stderr otherwise.
+ */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "dvk/dvk.h"
+#include "vcopy_proto.h"
+
+#define MIB (1 << 20)
+
+static int peer, self;
+static uint64_t peer_buf;
+
+static int fail(const char *what, long rc)
+{
+	fprintf(stderr, "guest_vcopy: %s: %ld (%s)\n", what, rc, dvk_strerror(rc));
+	return 1;
+}
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static long ask(int type, int seed, int n, message *m)
+{
+	memset(m, 0, sizeof(*m));
+	m->m_type = type;
+	m->m1_i1 = seed;
+	m->m1_i2 = n;
+	return dvk_sendrec(peer, m);
+}
+
+/* The peer must sit in receive: right after its reply it may not be there yet. */
+static long vcopy(int src, void *sa, int dst, void *da, int n)
+{
+	long rc;
+	int tries;
+
+	for (tries = 0; tries < 2000; tries++) {
+		rc = dvk_vcopy(src, sa, dst, da, n);
+		if (rc != EDVSPROCSTS)
+			return rc;
+		usleep(500);
+	}
+	return rc;
+}
+
+static int round_trip(uint8_t *local, int n, int seed)
+{
+	message m;
+	long rc;
+	int i;
+
+	if ((rc = ask(VC_FILL, seed, n, &m)) < 0 || m.m1_i1 != 0)
+		return fail("peer fill", rc < 0 ? rc : m.m1_i1);
+	memset(local, 0, (size_t)n);
+	if ((rc = vcopy(peer, (void *)(uintptr_t)peer_buf, self, local, n)) < 0)
+		return fail("vcopy host -> guest", rc);
+	for (i = 0; i < n; i++)
+		if (local[i] != vc_pattern(seed, (uint64_t)i)) {
+			fprintf(stderr, "guest_vcopy: %d bytes host -> guest: byte %d is %u, want %u\n", n,
+				i, local[i], vc_pattern(seed, (uint64_t)i));
+			return 1;
+		}
+	for (i = 0; i < n; i++)
+		local[i] = vc_pattern(seed + 1, (uint64_t)i);
+	if ((rc = vcopy(self, local, peer, (void *)(uintptr_t)peer_buf, n)) < 0)
+		return fail("vcopy guest -> host", rc);
+	if ((rc = ask(VC_CHECK, seed + 1, n, &m)) < 0)
+		return fail("peer check", rc);
+	if (m.m1_i1 != 0) {
+		fprintf(stderr, "guest_vcopy: %d bytes guest -> host: peer byte %d wrong\n", n,
+			m.m1_i1 - 1);
+		return 1;
+	}
+	printf("vcopy %d bytes both ways ok\n", n);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	message m;
+	uint8_t *big;
+	long rc, loops, i;
+	double t0, t1, t2;
+
+	if (argc != 4) {
+		fprintf(stderr, "usage: guest_vcopy PEER_EP EP LOOPS\n");
+		return 2;
+	}
+	peer = atoi(argv[1]);
+	self = atoi(argv[2]);
+	loops = atol(argv[3]);
+	if ((rc = dvk_bind(0, self)) != self)
+		return fail("bind", rc);
+	if ((rc = ask(VC_ADDR, 0, 0, &m)) < 0)
+		return fail("peer address", rc);
+	peer_buf = m.m_u.m_m1.m1p1_u64;
+	if (m.m1_i1 < MIB + 8192)
+		return fail("peer buffer too small", m.m1_i1);
+	big = malloc(MIB + 8192);
+	if (!big)
+		return fail("malloc", 0);
+	/* 4 KiB at offset 100: two guest pages, usually not contiguous. */
+	if (round_trip(big, 1, 3) || round_trip(big + 100, 4096, 5) || round_trip(big, MIB, 9))
+		return 1;
+
+	/* A bad pointer of ours: the driver cannot pin it, the backend says EDVSFAULT. */
+	rc = vcopy(peer, (void *)(uintptr_t)peer_buf, self, (void *)16, 4096);
+	if (rc != EDVSFAULT)
+		return fail("vcopy into a bad guest pointer (want EDVSFAULT)", rc);
+	rc = vcopy(self, (void *)16, peer, (void *)(uintptr_t)peer_buf, 4096);
+	if (rc != EDVSFAULT)
+		return fail("vcopy from a bad guest pointer (want EDVSFAULT)", rc);
+	/* A bad pointer on the host side: process_vm_* fails, EDVSFAULT too. */
+	rc = vcopy(self, big, peer, (void *)16, 4096);
+	if (rc != EDVSFAULT)
+		return fail("vcopy to a bad host pointer (want EDVSFAULT)", rc);
+	printf("bad pointers -> EDVSFAULT\n");
+
+	/* Not supported: a host caller copying into a guest peer's memory (the
+	 * blocked guest's pages are not pinned). It must fail cleanly. */
+	memset(&m, 0, sizeof(m));
+	m.m_type = VC_PUSH;
+	m.m1_i2 = 4096;
+	m.m_u.m_m1.m1p1_u64 = (uint64_t)(uintptr_t)big;
+	if ((rc = dvk_sendrec(peer, &m)) < 0)
+		return fail("peer push", rc);
+	if (m.m1_i1 != EDVSNOSYS)
+		return fail("host caller -> guest peer vcopy (want EDVSNOSYS)", m.m1_i1);
+	printf("host-initiated vcopy into the guest -> EDVSNOSYS\n");
+
+	t0 = now_s();
+	for (i = 0; i < loops; i++)
+		if ((rc = vcopy(peer, (void *)(uintptr_t)peer_buf, self, big, MIB)) < 0)
+			return fail("timed vcopy host -> guest", rc);
+	t1 = now_s();
+	for (i = 0; i < loops; i++)
+		if ((rc = vcopy(self, big, peer, (void *)(uintptr_t)peer_buf, MIB)) < 0)
+			return fail("timed vcopy guest -> host", rc);
+	t2 = now_s();
+	if (loops > 0)
+		printf("1 MiB vcopy x %ld: host->guest %.1f MB/s, guest->host %.1f MB/s\n", loops,
+		       loops * (MIB / 1e6) / (t1 - t0), loops * (MIB / 1e6) / (t2 - t1));
+	ask(VC_QUIT, 0, 0, &m);
+	dvk_unbind(0, self);
+	printf("guest vcopy ok\n");
+	return 0;
+}
