@@ -22,6 +22,10 @@ loops=${5:-20}
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 launcher=${VDVK_UML_LAUNCHER:-$here/../launcher/vdvk-uml}
+# The guest mounts its own tmpfs on /tmp; a test binary built under /tmp (a
+# checkout there, as CI may use) is only visible with --host-tmp.
+tmpopt=()
+[[ $guest != /tmp/* ]] || tmpopt=(--host-tmp)
 kernel=${VDVK_UML_KERNEL:-${XDG_CACHE_HOME:-$HOME/.cache}/vdvk/uml/linux}
 if [[ ! -x $kernel ]]; then
 	echo "SKIP: no UML kernel at $kernel (run uml-vdvk/kernel/build-kernel.sh or set VDVK_UML_KERNEL)"
@@ -72,7 +76,7 @@ zero_copy() { "$dvkctl" status | grep -o 'vcopy_zero_copy_bytes=[0-9]*' | cut -d
 before=$(zero_copy)
 [[ -n $before ]] || fail "dvkctl status: no vcopy_zero_copy_bytes"
 
-out=$("$launcher" --timeout 120 --ring "$ring" -- /bin/sh -c \
+out=$("$launcher" "${tmpopt[@]}" --timeout 120 --ring "$ring" -- /bin/sh -c \
 	"$guest 11 42 $loops; rc=\$?; dmesg | grep -i -E 'oops|bug:|panic|call trace'; exit \$rc" 2>&1)
 rc=$?
 echo "$out"
