@@ -52,7 +52,7 @@ else
 	host=(127.0.0.1 127.0.0.1)
 	addr=("127.0.0.1:$base" "127.0.0.1:$((base + 1))")
 	placement="loopback"
-	echo "vdvk-node-bench: cannot create network namespaces: falling back to loopback (both nodes on 127.0.0.1)"
+	echo "vdvk-node-bench: no network namespaces (cannot create them, or VDVK_TEST_LOOPBACK set): falling back to loopback (both nodes on 127.0.0.1)"
 fi
 tport=$((7200 + tag % 100))
 
