@@ -338,5 +338,9 @@ for f in frames * 5:
 	fail "unknown scenario"
 	;;
 esac
+# A sanitizer build reports in the backends' logs without always exiting.
+if grep -l "runtime error\|AddressSanitizer\|LeakSanitizer" "$dir"/b*.log >/dev/null 2>&1; then
+	fail "sanitizer report in a backend log: $(grep -h -m3 "runtime error\|Sanitizer" "$dir"/b*.log)"
+fi
 log PASS
 exit 0
