@@ -23,6 +23,7 @@ enum OpKind {
   sendrec @1;   # acknowledged with the server's answer (see Node.deliver)
   reply @2;
   notify @3;
+  vcopy @4;     # only through Node.vcopyRemote
 }
 
 struct Op {
@@ -34,6 +35,10 @@ struct Op {
   message @5 :Data;       # send/sendrec/reply: the 64-byte DVK message
   notifySrc @6 :Int32;    # notify: the caller's src_nr argument (SELF, HARDWARE or an nr)
   notifyValue @7 :Int32;  # notify: NOTIFY_ARG
+  # vcopy: dstEp is the callee's party, srcEp the caller; no message.
+  vcopyPartyIsSrc @8 :Bool;  # the callee's party is the source (else the destination)
+  vcopyAddr @9 :UInt64;      # that party's address
+  vcopyBytes @10 :UInt32;
 }
 
 interface Node {
@@ -60,8 +65,22 @@ interface Node {
 
   vcopy @4 (dcid :Int32, srcEp :Int32, dstEp :Int32, dstAddr :UInt64, bytes :UInt32)
         -> (sink :ChunkSink);
-  # Remote vcopy (not implemented this round: the callee answers EDVSNOSYS
-  # through an exception). The caller streams chunks into `sink`.
+  # Unused (superseded by vcopyRemote): the callee answers with an exception.
+
+  vcopyRemote @5 (op :Op, peer :ChunkPeer) -> (result :Int32);
+  # A vcopy whose non-caller party (op.dstEp) is bound on the callee. The
+  # callee's engine checks that party (blocked in a receive, not busy, length
+  # within the DC's limit), then the callee moves the bytes: it reads them
+  # from `peer` (its party is the destination; a window of reads in flight)
+  # or streams them into `peer` (its party is the source) and then calls
+  # peer.done(). Returns once every byte is in place: 0, or EDVS*.
+}
+
+interface ChunkPeer {
+  # Served by the caller of vcopyRemote: its own party's memory.
+  read @0 (offset :UInt64, bytes :UInt32) -> (result :Int32, data :Data);
+  write @1 (offset :UInt64, data :Data) -> stream;  # flow-controlled by capnp streaming
+  done @2 () -> (result :Int32);  # the first write error (EDVS*), or 0
 }
 
 interface ChunkSink {

@@ -153,6 +153,9 @@ void Engine::RemoteResult(uint64_t op_id, int32_t result, const vdvk_msg* reply,
 }
 void Engine::SubmitRemote(const RemoteOp& op, Nanos now) { impl_->SubmitRemote(op, now); }
 void Engine::WithdrawRemote(int32_t node, uint64_t id, Nanos) { impl_->WithdrawRemote(node, id); }
+void Engine::RemoteVcopyDone(int32_t node, uint64_t op_id, int32_t result, Nanos) {
+  impl_->RemoteVcopyDone(node, op_id, result);
+}
 int32_t Engine::LookupEndpoint(int32_t dcid, int32_t ep) const {
   return impl_->LookupEndpoint(dcid, ep);
 }

@@ -109,7 +109,7 @@ struct VcopyGrant {
 // when the server's answer (reply, or a send/sendrec to the client) exists,
 // and that answer travels back with the result. So a round trip costs one
 // request/response on the link, and no answer can overtake its request.
-enum class RemoteKind : uint8_t { kSend = 0, kSendrec = 1, kReply = 2, kNotify = 3 };
+enum class RemoteKind : uint8_t { kSend = 0, kSendrec = 1, kReply = 2, kNotify = 3, kVcopy = 4 };
 
 struct RemoteOp {
   uint64_t id = 0;          // ForwardToNode: chosen by the engine; SubmitRemote: by the transport
@@ -122,6 +122,25 @@ struct RemoteOp {
   int32_t notify_src = 0;   // notify: the caller's src_nr argument (SELF, HARDWARE or an nr)
   int32_t notify_value = 0; // notify: NOTIFY_ARG
   vdvk_msg msg{};           // send/sendrec/reply
+  // vcopy: dst_ep is the party bound on the receiving node, src_ep the caller.
+  bool vcopy_party_is_src = false;  // the receiving node's party is the source
+  uint64_t vcopy_addr = 0;          // that party's address
+  uint32_t vcopy_bytes = 0;
+  ProcKey vcopy_local;              // ForwardToNode only: the caller node's party
+  uint64_t vcopy_local_addr = 0;    // and its address (for the transport's copy)
+};
+
+// The half of a remote vcopy on the node of the non-caller party, authorised
+// by SubmitRemote(kVcopy): that party is marked busy until the transport calls
+// Engine::RemoteVcopyDone(node, op_id, result); the RemoteDone that follows
+// is the acknowledgement the caller's node waits for.
+struct RemoteVcopyGrant {
+  int32_t node = -1;     // the caller's node
+  uint64_t op_id = 0;    // the id SubmitRemote got
+  ProcKey party;         // local process
+  uint64_t addr = 0;
+  uint32_t bytes = 0;
+  bool party_is_src = false;
 };
 
 // RequestIds with this bit set are the engine's own (operations from other
@@ -153,6 +172,8 @@ class EngineSink {
   // cancelled or died): the transport should withdraw it at node `node`
   // (Engine::WithdrawRemote there), so the message is not delivered after all.
   virtual void CancelForward(int32_t node, uint64_t op_id) { (void)node, (void)op_id; }
+  // A vcopy from another node may move its bytes now (see RemoteVcopyGrant).
+  virtual void StartRemoteVcopy(const RemoteVcopyGrant& g) { (void)g; }
 };
 
 struct EngineConfig {
@@ -218,6 +239,8 @@ class Engine {
   // connection dropped): if not acknowledged yet, it vanishes without being
   // delivered and without a RemoteDone.
   void WithdrawRemote(int32_t node, uint64_t id, Nanos now);
+  // The bytes of a StartRemoteVcopy grant moved (0) or failed (EDVS*).
+  void RemoteVcopyDone(int32_t node, uint64_t op_id, int32_t result, Nanos now);
   // Where endpoint ep of DC dcid lives: this node's id, a remote node id, or EDVS*.
   int32_t LookupEndpoint(int32_t dcid, int32_t ep) const;
 

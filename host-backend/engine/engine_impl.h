@@ -226,6 +226,9 @@ struct Engine::Impl {
   void DoVcopy(const Call& c, SlotRef me);
   void VcopyDone(RequestId id, int32_t result);
   void ClearOnCopy(const Request& r);
+  void ForwardVcopy(const Call& c, SlotRef me, int32_t src_idx, int32_t dst_idx);
+  void DoRemoteVcopy(const Call& c, const RemoteOp& op, SlotRef me);
+  void RemoteVcopyDone(int32_t node, uint64_t op_id, int32_t result);
 
   // ---- bind.cc ----
   void DoBind(const Call& c);

@@ -18,7 +18,9 @@ class LinkSink : public FakeSink {
   void ForwardToNode(const RemoteOp& op) override;
   void RemoteDone(int32_t node, uint64_t id, int32_t result, const vdvk_msg* reply) override;
   void CancelForward(int32_t node, uint64_t op_id) override;
+  void StartRemoteVcopy(const RemoteVcopyGrant& g) override { rgrants.push_back(g); }
   std::vector<RemoteOp> forwarded;
+  std::vector<RemoteVcopyGrant> rgrants;
   int cancels = 0;
 
  private:
@@ -307,8 +309,137 @@ TEST_F(Cluster, NodeInfoShowsLinkAndTraffic) {
   EXPECT_EQ(info(0, 1).flags, 0u);
 }
 
-TEST_F(Cluster, RemoteVcopyIsNotSupportedYet) {
-  EXPECT_EQ(Run(0, Mk(kSys0, VDVK_OP_VCOPY, {SELF, 1, 16})), EDVSNOPROXY);
+// ---- remote vcopy: node 0 checks its party, node 1 its own and moves bytes ----
+
+Call VcopyCall(RequestId id, ProcKey who, int32_t src, int32_t dst, int32_t bytes) {
+  Call c;
+  c.id = id;
+  c.caller = who;
+  c.op = VDVK_OP_VCOPY;
+  c.arg[0] = src;
+  c.arg[1] = dst;
+  c.arg[2] = bytes;
+  c.addr[0] = 0x1000;
+  c.addr[1] = 0x2000;
+  return c;
+}
+
+TEST_F(Cluster, RemoteVcopyPushGrantsThereAndEndsOnlyWhenDone) {
+  Submit(1, Mk(kServer, VDVK_OP_RECEIVE, {ANY}));
+  const RequestId v = Submit(0, VcopyCall(next_id++, kSys0, SELF, 1, 4096));
+  ASSERT_EQ(sink[0]->forwarded.size(), 1u);
+  const RemoteOp& op = sink[0]->forwarded[0];
+  EXPECT_EQ(op.kind, RemoteKind::kVcopy);
+  EXPECT_FALSE(op.vcopy_party_is_src);
+  EXPECT_EQ(op.vcopy_local, kSys0);
+  EXPECT_EQ(op.vcopy_local_addr, 0x1000u);
+  EXPECT_EQ(op.vcopy_addr, 0x2000u);
+  Pump();
+  ASSERT_EQ(sink[1]->rgrants.size(), 1u);
+  const RemoteVcopyGrant g = sink[1]->rgrants[0];
+  EXPECT_EQ(g.party, kServer);
+  EXPECT_EQ(g.addr, 0x2000u);
+  EXPECT_EQ(g.bytes, 4096u);
+  EXPECT_EQ(g.node, 0);
+  EXPECT_FALSE(Result(0, v).has_value());  // not before the bytes moved
+  // The server is marked busy on its node while the copy runs.
+  ASSERT_EQ(Run(1, Mk(kOther, VDVK_OP_BIND, {SELF_BIND, 0, 0, 2})), 2);
+  EXPECT_EQ(Run(1, VcopyCall(next_id++, kOther, SELF, 1, 16)), EDVSBUSY);
+  eng[1]->RemoteVcopyDone(g.node, g.op_id, 0, now);
+  Pump();
+  EXPECT_EQ(Result(0, v), 0);
+  EXPECT_EQ(eng[0]->counters().vcopy_bytes, 4096u);
+  // Mark cleared: a local vcopy to the server is granted again.
+  const RequestId l = Submit(1, VcopyCall(next_id++, kOther, SELF, 1, 16));
+  EXPECT_FALSE(Result(1, l).has_value());
+  ASSERT_EQ(sink[1]->grants.size(), 1u);
+  eng[1]->VcopyDone(l, 0, now);
+  EXPECT_EQ(Result(1, l), 0);
+}
+
+TEST_F(Cluster, RemoteVcopyPullNamesTheRemoteSource) {
+  Submit(1, Mk(kServer, VDVK_OP_RECEIVE, {ANY}));
+  const RequestId v = Submit(0, VcopyCall(next_id++, kSys0, 1, SELF, 100));
+  Pump();
+  ASSERT_EQ(sink[1]->rgrants.size(), 1u);
+  const RemoteVcopyGrant g = sink[1]->rgrants[0];
+  EXPECT_TRUE(g.party_is_src);
+  EXPECT_EQ(g.addr, 0x1000u);
+  EXPECT_EQ(sink[0]->forwarded[0].vcopy_local_addr, 0x2000u);
+  eng[1]->RemoteVcopyDone(g.node, g.op_id, EDVSSRCDIED, now);
+  Pump();
+  EXPECT_EQ(Result(0, v), EDVSSRCDIED);
+}
+
+TEST_F(Cluster, RemoteVcopyPartyMustBeReceivingThere) {
+  const RequestId v = Submit(0, VcopyCall(next_id++, kSys0, SELF, 1, 16));
+  Pump();
+  EXPECT_EQ(Result(0, v), EDVSPROCSTS);
+  EXPECT_TRUE(sink[1]->rgrants.empty());
+}
+
+TEST_F(Cluster, RemoteVcopyLocalRulesHoldBeforeForwarding) {
+  // The local source (not the caller) is not receiving.
+  EXPECT_EQ(Run(0, VcopyCall(next_id++, kSys0, 100, 1, 16)), EDVSPROCSTS);
+  EXPECT_TRUE(sink[0]->forwarded.empty());
+  // Both parties remote: no relay.
+  ASSERT_EQ(Run(0, Mk(P(1), VDVK_OP_BIND, {RMT_BIND, 0, -1, 2, 1})), 2);
+  EXPECT_EQ(Run(0, VcopyCall(next_id++, kSys0, 1, 2, 16)), EDVSNOPROXY);
+  // Too long.
+  EXPECT_EQ(Run(0, VcopyCall(next_id++, kSys0, SELF, 1, (1 << 20) + 1)), EDVSRANGE);
+  // Node down: no proxy.
+  eng[0]->SetNodeUp(1, false, now);
+  EXPECT_EQ(Run(0, VcopyCall(next_id++, kSys0, SELF, 1, 16)), EDVSNOPROXY);
+}
+
+TEST_F(Cluster, RemoteVcopyLinkDownMidTransferFreesBothSides) {
+  Submit(1, Mk(kServer, VDVK_OP_RECEIVE, {ANY}));
+  const RequestId v = Submit(0, VcopyCall(next_id++, kSys0, SELF, 1, 4096));
+  Pump();
+  ASSERT_EQ(sink[1]->rgrants.size(), 1u);
+  const RemoteVcopyGrant g = sink[1]->rgrants[0];
+  eng[0]->SetNodeUp(1, false, now);
+  EXPECT_EQ(Result(0, v), EDVSNOTCONN);
+  eng[1]->SetNodeUp(0, false, now);
+  eng[1]->RemoteVcopyDone(g.node, g.op_id, 0, now);  // late: ignored
+  Pump();
+  // Node 0's caller is free again, node 1's server is no longer busy.
+  ASSERT_EQ(Run(1, Mk(kOther, VDVK_OP_BIND, {SELF_BIND, 0, 0, 2})), 2);
+  const RequestId l = Submit(1, VcopyCall(next_id++, kOther, SELF, 1, 16));
+  EXPECT_FALSE(Result(1, l).has_value());
+  eng[1]->VcopyDone(l, 0, now);
+  const RequestId r = Submit(0, Mk(kSys0, VDVK_OP_RECEIVE, {ANY}, TIMEOUT_NOWAIT));
+  EXPECT_EQ(Result(0, r), EDVSAGAIN);
+}
+
+TEST_F(Cluster, ServerVcopiesIntoRemoteClientBlockedInSendrec) {
+  Submit(1, Mk(kServer, VDVK_OP_RECEIVE, {ANY}));
+  const RequestId sr = Submit(0, MkMsg(kClient, VDVK_OP_SENDREC, 1, 42, 9));
+  Pump();  // the server has the request; the client waits for the answer
+  const RequestId v = Submit(1, VcopyCall(next_id++, kServer, SELF, 100, 512));
+  Pump();
+  ASSERT_EQ(sink[0]->rgrants.size(), 1u);
+  EXPECT_EQ(sink[0]->rgrants[0].party, kClient);
+  eng[0]->RemoteVcopyDone(1, sink[0]->rgrants[0].op_id, 0, now);
+  Pump();
+  EXPECT_EQ(Result(1, v), 0);
+  EXPECT_EQ(Run(1, MkMsg(kServer, VDVK_OP_REPLY, 100, 1, 11)), 0);
+  Pump();
+  EXPECT_EQ(Msg(0, sr).m1_i1, 11);
+}
+
+TEST_F(Cluster, RemoteVcopyCallerDeathWithdrawsTheGrant) {
+  Submit(1, Mk(kServer, VDVK_OP_RECEIVE, {ANY}));
+  const RequestId v = Submit(0, VcopyCall(next_id++, kSys0, SELF, 1, 4096));
+  Pump();
+  ASSERT_EQ(sink[1]->rgrants.size(), 1u);
+  eng[0]->ProcessExited(kSys0, now);
+  EXPECT_EQ(Result(0, v), EDVSINTR);
+  Pump();
+  ASSERT_EQ(Run(1, Mk(kOther, VDVK_OP_BIND, {SELF_BIND, 0, 0, 2})), 2);
+  const RequestId l = Submit(1, VcopyCall(next_id++, kOther, SELF, 1, 16));
+  EXPECT_FALSE(Result(1, l).has_value());  // granted: the server's mark is gone
+  eng[1]->VcopyDone(l, 0, now);
 }
 
 TEST_F(Cluster, CancelledForwardIsWithdrawnThere) {

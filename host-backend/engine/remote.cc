@@ -85,6 +85,10 @@ void Engine::Impl::RemoteResult(uint64_t op_id, int32_t result, const vdvk_msg* 
     return Finish(idx, 0, &m);
   }
   if (r.kind == Kind::kSend && result == 0) ++SlotAt(r.slot).lclsent;
+  if (r.kind == Kind::kVcopy && result == 0) {
+    ++counters_.vcopies;
+    counters_.vcopy_bytes += r.bytes;
+  }
   Finish(idx, result > 0 ? 0 : result);
 }
 
@@ -198,6 +202,10 @@ void Engine::Impl::SubmitRemote(const RemoteOp& op, Nanos now) {
       c.arg[1] = op.dst_ep;
       c.arg[2] = op.notify_value;
       DoNotify(c, me, now);
+      break;
+    case RemoteKind::kVcopy:
+      c.op = VDVK_OP_VCOPY;
+      DoRemoteVcopy(c, op, me);
       break;
     default:
       Done(c, EDVSINVAL);

@@ -23,6 +23,9 @@ class LinkOut {
   virtual void Cancel(int32_t node, uint64_t op_id) = 0;
   // Answer a peer's lookup query `id` (LinkIn::LookupArrived).
   virtual void LookupDone(uint64_t id, int32_t result) = 0;
+  // The engine granted vcopy op g.op_id from node g.node: move the bytes,
+  // then report LinkIn::RemoteVcopyDone.
+  virtual void StartVcopy(const RemoteVcopyGrant& g) { (void)g; }
 };
 
 // Links -> backend: what the peers did. Every call ends in an engine call.
@@ -36,6 +39,9 @@ class LinkIn {
   // sender, or its connection dropped) before we acknowledged it.
   virtual void RemoteOpWithdrawn(int32_t node, uint64_t id) = 0;
   virtual void LookupArrived(uint64_t id, int32_t dcid, int32_t ep) = 0;
+  virtual void RemoteVcopyDone(int32_t node, uint64_t id, int32_t result) {
+    (void)node, (void)id, (void)result;
+  }
   // After a batch of the calls above: a chance to serve the rings once.
   virtual void LinkBatchDone() = 0;
 };

@@ -12,12 +12,15 @@
 #include "dvk/dvk.h"
 #include "host-backend/nodes/node_server.h"
 #include "host-backend/nodes/op_codec.h"
+#include "host-backend/nodes/vcopy_xfer.h"
 
 namespace vdvk::nodes {
 
 capnp::ReaderOptions LinkReaderOptions() {
   capnp::ReaderOptions o;
-  o.traversalLimitInWords = 64 * 1024;  // 512 KiB
+  // A vcopy chunk is the largest message; capnp may traverse one more than
+  // once (the RPC layer, then us), so allow a few chunks' worth.
+  o.traversalLimitInWords = 4 * (kVcopyChunk / sizeof(capnp::word)) + 64 * 1024;
   o.nestingLimit = 16;
   return o;
 }
@@ -57,6 +60,7 @@ LinkLoop::~LinkLoop() noexcept(false) {
     p->task = nullptr;
     Teardown(*p);
   }
+  xfers_.clear();
   inbound_.clear();
   waiters_.clear();
   lookups_.clear();
@@ -123,7 +127,11 @@ void LinkLoop::HandleCommand(Command& c) {
     case Command::kForward:
       Forward(c.op);
       break;
+    case Command::kVcopy:
+      StartVcopy(c.grant);
+      break;
     case Command::kDone: {
+      xfers_.erase(c.id);  // finished (it reported), or refused before it started
       auto it = waiters_.find(c.id);
       if (it == waiters_.end()) break;  // that peer went down meanwhile
       Answer a;
@@ -168,9 +176,10 @@ void LinkLoop::Forward(const RemoteOp& op) {
     KJ_IF_MAYBE(c, it->second->cap) { cap = c; }
   }
   if (cap == nullptr) return PostResult(op.id, EDVSNOTCONN, nullptr);
+  const uint64_t id = op.id;
+  if (op.kind == RemoteKind::kVcopy) return ForwardVcopy(*cap, op);
   auto req = cap->deliverRequest();
   EncodeOp(op, req.initOp());
-  const uint64_t id = op.id;
   const bool sendrec = op.kind == RemoteKind::kSendrec;
   auto cancel = kj::newPromiseAndFulfiller<void>();
   in_flight_[id] = kj::mv(cancel.fulfiller);
@@ -190,6 +199,28 @@ void LinkLoop::Forward(const RemoteOp& op) {
         spdlog::debug("node links: deliver {} failed: {}", id, e.getDescription().cStr());
         PostResult(id, EDVSNOTCONN, nullptr);
       }).exclusiveJoin(kj::mv(cancel.promise)));  // the cancel side drops the call
+}
+
+void LinkLoop::ForwardVcopy(wire::Node::Client& cap, const RemoteOp& op) {
+  // Our party is served to the callee, which drives the transfer once its
+  // engine granted it; the answer comes when every byte is in place.
+  auto req = cap.vcopyRemoteRequest();
+  EncodeOp(op, req.initOp());
+  req.setPeer(MakeChunkPeer(op.vcopy_local, op.vcopy_local_addr, op.vcopy_bytes));
+  const uint64_t id = op.id;
+  auto cancel = kj::newPromiseAndFulfiller<void>();
+  in_flight_[id] = kj::mv(cancel.fulfiller);
+  tasks_.add(req.send().then(
+      [this, id](capnp::Response<wire::Node::VcopyRemoteResults>&& r) {
+        in_flight_.erase(id);
+        const int32_t result = r.getResult();
+        PostResult(id, result > 0 ? EDVSBADVALUE : result, nullptr);
+      },
+      [this, id](kj::Exception&& e) {
+        in_flight_.erase(id);
+        spdlog::debug("node links: vcopy {} failed: {}", id, e.getDescription().cStr());
+        PostResult(id, EDVSNOTCONN, nullptr);
+      }).exclusiveJoin(kj::mv(cancel.promise)));
 }
 
 // ---- requests from peers (NodeImpl) ----------------------------------------------
@@ -216,6 +247,35 @@ kj::Promise<Answer> LinkLoop::SubmitOp(const RemoteOp& in) {
     w.id = id;
     links_->PostEvent(std::move(w));
   }));
+}
+
+kj::Promise<Answer> LinkLoop::SubmitVcopy(const RemoteOp& op, wire::ChunkPeer::Client peer) {
+  // The waiter id SubmitOp picks is the one the engine's grant names.
+  const uint64_t id = next_waiter_;
+  xfers_.emplace(id, Xfer{kj::mv(peer), nullptr});
+  return SubmitOp(op).attach(kj::defer([this, id] { xfers_.erase(id); }));
+}
+
+void LinkLoop::StartVcopy(const RemoteVcopyGrant& g) {
+  auto it = xfers_.find(g.op_id);
+  if (it == xfers_.end()) {
+    // The caller gave up meanwhile (the engine withdraws it); a grant for an
+    // op that came through deliver() cannot move bytes either.
+    Event e;
+    e.kind = Event::kVcopyDone;
+    e.node = g.node;
+    e.id = g.op_id;
+    e.result = EDVSNOTCONN;
+    return links_->PostEvent(std::move(e));
+  }
+  it->second.task = RunVcopy(g, it->second.peer).then([this, g](int32_t result) {
+    Event e;
+    e.kind = Event::kVcopyDone;
+    e.node = g.node;
+    e.id = g.op_id;
+    e.result = result;
+    links_->PostEvent(std::move(e));
+  }).eagerlyEvaluate(nullptr);
 }
 
 kj::Promise<int32_t> LinkLoop::Lookup(int32_t dcid, int32_t ep) {

@@ -48,6 +48,7 @@ class LinkLoop final : public NodeHost, private kj::TaskSet::ErrorHandler {
   const LinkConfig& config() const override { return cfg_; }
   kj::Promise<Answer> SubmitOp(const RemoteOp& op) override;
   kj::Promise<int32_t> Lookup(int32_t dcid, int32_t ep) override;
+  kj::Promise<Answer> SubmitVcopy(const RemoteOp& op, wire::ChunkPeer::Client peer) override;
   // A refused peer retries forever; one warning per (host, reason) is what
   // an operator needs.
   bool FirstWarning(const std::string& key) override;
@@ -81,6 +82,8 @@ class LinkLoop final : public NodeHost, private kj::TaskSet::ErrorHandler {
   void HandleCommand(Command& c);
   void Forward(const RemoteOp& op);
   void PostResult(uint64_t id, int32_t result, const vdvk_msg* reply);
+  void StartVcopy(const RemoteVcopyGrant& g);
+  void ForwardVcopy(wire::Node::Client& cap, const RemoteOp& op);
 
   kj::Promise<void> RunPeer(Peer& p);
   kj::Promise<void> Connect(Peer& p);
@@ -106,13 +109,21 @@ class LinkLoop final : public NodeHost, private kj::TaskSet::ErrorHandler {
   std::unordered_map<uint64_t, kj::Own<kj::PromiseFulfiller<int32_t>>> lookups_;
   // Forwarded ops in flight: fulfilling one drops its deliver() call.
   std::unordered_map<uint64_t, kj::Own<kj::PromiseFulfiller<void>>> in_flight_;
+  // Remote vcopies from peers, by waiter id: the caller's ChunkPeer until the
+  // engine grants the copy, then the running transfer as well.
+  struct Xfer {
+    wire::ChunkPeer::Client peer;
+    kj::Maybe<kj::Promise<void>> task;
+  };
+  std::unordered_map<uint64_t, Xfer> xfers_;
   uint64_t next_waiter_ = 1;
   std::set<std::string> warned_;
   kj::Own<kj::PromiseFulfiller<void>> stop_;
 };
 
-// Peer input is bounded: our largest message is a few hundred bytes, so a
-// frame claiming more is garbage and the connection is dropped.
+// Peer input is bounded: our largest message is one vcopy chunk
+// (kVcopyChunk), so a frame claiming much more is garbage and the connection
+// is dropped.
 capnp::ReaderOptions LinkReaderOptions();
 // "a.b.c.d:port" of the other end of a connection, or "?" if unknown.
 std::string PeerAddress(kj::AsyncIoStream& stream);

@@ -99,6 +99,13 @@ void NodeLinks::LookupDone(uint64_t id, int32_t result) {
   PostCommand(std::move(c));
 }
 
+void NodeLinks::StartVcopy(const RemoteVcopyGrant& g) {
+  Command c;
+  c.kind = Command::kVcopy;
+  c.grant = g;
+  PostCommand(std::move(c));
+}
+
 void NodeLinks::PostEvent(Event e) {
   to_ev_.Push(std::move(e));
   ev_async_send(loop_, &async_w_);
@@ -122,6 +129,9 @@ void NodeLinks::OnAsync(struct ev_loop*, ev_async* w, int) {
         break;
       case Event::kLookup:
         self->in_->LookupArrived(e.id, e.dcid, e.ep);
+        break;
+      case Event::kVcopyDone:
+        self->in_->RemoteVcopyDone(e.node, e.id, e.result);
         break;
     }
   }

@@ -51,21 +51,22 @@ struct LinkConfig {
 
 // libev -> kj
 struct Command {
-  enum Kind { kForward, kDone, kCancel, kLookupDone, kStop } kind = kStop;
+  enum Kind { kForward, kDone, kCancel, kLookupDone, kVcopy, kStop } kind = kStop;
   RemoteOp op;             // kForward
   int32_t node = 0;        // kDone
   uint64_t id = 0;         // kDone, kCancel, kLookupDone
   int32_t result = 0;      // kDone, kLookupDone
   std::optional<vdvk_msg> reply;
+  RemoteVcopyGrant grant;  // kVcopy
 };
 
 // kj -> libev
 struct Event {
-  enum Kind { kNodeState, kResult, kOp, kWithdrawn, kLookup } kind = kNodeState;
-  int32_t node = 0;        // kNodeState, kWithdrawn
+  enum Kind { kNodeState, kResult, kOp, kWithdrawn, kLookup, kVcopyDone } kind = kNodeState;
+  int32_t node = 0;        // kNodeState, kWithdrawn, kVcopyDone
   bool up = false;         // kNodeState
-  uint64_t id = 0;         // kResult, kWithdrawn, kLookup
-  int32_t result = 0;      // kResult
+  uint64_t id = 0;         // kResult, kWithdrawn, kLookup, kVcopyDone
+  int32_t result = 0;      // kResult, kVcopyDone
   std::optional<vdvk_msg> reply;
   RemoteOp op;             // kOp
   int32_t dcid = 0, ep = 0;  // kLookup
@@ -88,6 +89,7 @@ class NodeLinks final : public LinkOut {
   void Done(int32_t node, uint64_t id, int32_t result, const vdvk_msg* reply) override;
   void Cancel(int32_t node, uint64_t op_id) override;
   void LookupDone(uint64_t id, int32_t result) override;
+  void StartVcopy(const RemoteVcopyGrant& g) override;
 
   // Called by LinkLoop on the kj thread.
   void PostEvent(Event e);

@@ -62,6 +62,7 @@ class NodeImpl final : public wire::Node::Server {
     KJ_REQUIRE(node_ >= 0, "deliver before hello");
     KJ_REQUIRE(ctx.getParams().hasOp(), "deliver without an op");
     const RemoteOp op = DecodeOp(ctx.getParams().getOp(), node_);
+    KJ_REQUIRE(op.kind != RemoteKind::kVcopy, "vcopy travels through vcopyRemote");
     ctx.releaseParams();
     // A sender that gives up (cancel, death) drops the call: let that reach
     // SubmitOp's guard so the engine withdraws the message.
@@ -88,7 +89,23 @@ class NodeImpl final : public wire::Node::Server {
 
   kj::Promise<void> vcopy(VcopyContext) override {
     KJ_REQUIRE(node_ >= 0, "vcopy before hello");
-    KJ_UNIMPLEMENTED("remote vcopy is not implemented yet");
+    KJ_UNIMPLEMENTED("superseded by vcopyRemote");
+  }
+
+  kj::Promise<void> vcopyRemote(VcopyRemoteContext ctx) override {
+    KJ_REQUIRE(node_ >= 0, "vcopy before hello");
+    auto p = ctx.getParams();
+    KJ_REQUIRE(p.hasOp() && p.hasPeer(), "vcopy without an op or a peer");
+    const RemoteOp op = DecodeOp(p.getOp(), node_);
+    KJ_REQUIRE(op.kind == RemoteKind::kVcopy, "vcopyRemote carries a vcopy op");
+    auto peer = p.getPeer();
+    ctx.releaseParams();
+    // A caller that gives up drops the call: the transfer stops, the engine
+    // withdraws the grant (and its busy mark).
+    ctx.allowCancellation();
+    return loop_.SubmitVcopy(op, kj::mv(peer)).then([ctx](Answer a) mutable {
+      ctx.getResults().setResult(a.result);
+    });
   }
 
  private:

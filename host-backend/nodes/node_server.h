@@ -2,6 +2,7 @@
 #pragma once
 
 #include <kj/async.h>
+#include <kj/exception.h>
 
 #include <optional>
 #include <string>
@@ -28,6 +29,13 @@ class NodeHost {
   // Dropping the promise withdraws the op.
   virtual kj::Promise<Answer> SubmitOp(const RemoteOp& op) = 0;
   virtual kj::Promise<int32_t> Lookup(int32_t dcid, int32_t ep) = 0;
+  // A vcopy op (kind kVcopy): like SubmitOp, and once the engine grants it
+  // the bytes move between our party and `peer` (vcopy_xfer.h).
+  virtual kj::Promise<Answer> SubmitVcopy(const RemoteOp& op, wire::ChunkPeer::Client peer) {
+    (void)op, (void)peer;
+    return kj::Exception(kj::Exception::Type::UNIMPLEMENTED, __FILE__, __LINE__,
+                         kj::str("remote vcopy not served here"));
+  }
   // True the first time `key` is seen (one warning per refused peer/reason).
   virtual bool FirstWarning(const std::string& key) = 0;
 };

@@ -18,6 +18,7 @@ wire::OpKind ToWire(RemoteKind k) {
     case RemoteKind::kSendrec: return wire::OpKind::SENDREC;
     case RemoteKind::kReply: return wire::OpKind::REPLY;
     case RemoteKind::kNotify: return wire::OpKind::NOTIFY;
+    case RemoteKind::kVcopy: return wire::OpKind::VCOPY;
   }
   KJ_FAIL_ASSERT("bad RemoteKind", static_cast<int>(k));
 }
@@ -35,6 +36,10 @@ void EncodeOp(const RemoteOp& op, wire::Op::Builder out) {
   if (op.kind == RemoteKind::kNotify) {
     out.setNotifySrc(op.notify_src);
     out.setNotifyValue(op.notify_value);
+  } else if (op.kind == RemoteKind::kVcopy) {
+    out.setVcopyPartyIsSrc(op.vcopy_party_is_src);
+    out.setVcopyAddr(op.vcopy_addr);
+    out.setVcopyBytes(op.vcopy_bytes);
   } else {
     out.setMessage(kj::arrayPtr(reinterpret_cast<const kj::byte*>(&op.msg), sizeof(op.msg)));
   }
@@ -50,7 +55,7 @@ RemoteOp DecodeOp(wire::Op::Reader in, int32_t from_node) {
   RemoteOp op;
   op.node = from_node;
   const uint16_t kind = static_cast<uint16_t>(in.getKind());
-  KJ_REQUIRE(kind <= static_cast<uint16_t>(wire::OpKind::NOTIFY), "unknown op kind", kind);
+  KJ_REQUIRE(kind <= static_cast<uint16_t>(wire::OpKind::VCOPY), "unknown op kind", kind);
   op.kind = static_cast<RemoteKind>(kind);
   op.dcid = in.getDcid();
   KJ_REQUIRE(op.dcid >= 0 && op.dcid < NR_DCS, "dcid out of range", op.dcid);
@@ -66,6 +71,12 @@ RemoteOp DecodeOp(wire::Op::Reader in, int32_t from_node) {
                "notify source out of range", op.notify_src);
     op.notify_value = in.getNotifyValue();
     KJ_REQUIRE(!in.hasMessage() || in.getMessage().size() == 0, "notify carries no message");
+  } else if (op.kind == RemoteKind::kVcopy) {
+    // Length and addresses are the engine's and the kernel's to judge
+    // (EDVSRANGE, EFAULT); only the shape is checked here.
+    op.vcopy_party_is_src = in.getVcopyPartyIsSrc();
+    op.vcopy_addr = in.getVcopyAddr();
+    op.vcopy_bytes = in.getVcopyBytes();
   } else {
     KJ_REQUIRE(in.hasMessage() && DecodeMessage(in.getMessage(), &op.msg),
                "message must be exactly 64 bytes");

@@ -47,6 +47,22 @@ TEST(OpCodec, RoundTripsEveryKind) {
   }
 }
 
+TEST(OpCodec, RoundTripsVcopyFields) {
+  capnp::MallocMessageBuilder mb;
+  RemoteOp in = Sample(RemoteKind::kVcopy);
+  in.vcopy_party_is_src = true;
+  in.vcopy_addr = 0x7fff12345678u;
+  in.vcopy_bytes = 1 << 20;
+  EncodeOp(in, mb.initRoot<wire::Op>());
+  EXPECT_FALSE(mb.getRoot<wire::Op>().hasMessage());  // a vcopy carries no message
+  const RemoteOp out = DecodeOp(mb.getRoot<wire::Op>().asReader(), 5);
+  EXPECT_EQ(out.kind, RemoteKind::kVcopy);
+  EXPECT_TRUE(out.vcopy_party_is_src);
+  EXPECT_EQ(out.vcopy_addr, 0x7fff12345678u);
+  EXPECT_EQ(out.vcopy_bytes, 1u << 20);
+  EXPECT_EQ(out.dst_ep, -2);
+}
+
 // Builds a valid send, lets `spoil` break one field, expects a refusal.
 template <class F>
 void ExpectRefused(F spoil) {

@@ -22,6 +22,17 @@ void Backend::CancelForward(int32_t node, uint64_t op_id) {
   if (link_out_ != nullptr) link_out_->Cancel(node, op_id);
 }
 
+void Backend::StartRemoteVcopy(const RemoteVcopyGrant& g) {
+  // The link thread moves the bytes (vcopy_xfer.cc): they come from or go to
+  // the peer anyway, and the loop thread stays free for the rings.
+  // Only links make a node up, so link_out_ is set whenever this is called.
+  if (link_out_ != nullptr) link_out_->StartVcopy(g);
+}
+
+void Backend::RemoteVcopyDone(int32_t node, uint64_t id, int32_t result) {
+  WithEngine([&] { engine_->RemoteVcopyDone(node, id, result, Now()); });
+}
+
 void Backend::NodeState(int32_t node, bool up) {
   spdlog::info("host-backend: node {} is {}", node, up ? "up" : "down");
   WithEngine([&] { engine_->SetNodeUp(node, up, Now()); });

@@ -1,5 +1,5 @@
 #!/bin/bash
-# cluster_test.sh SCENARIO HOST_BACKEND NODE_PEER
+# cluster_test.sh SCENARIO HOST_BACKEND NODE_PEER [M3FTPD M3FTP]
 #
 # Three real host-backends (nodes 0, 1, 2) linked by Cap'n Proto over TCP,
 # each in its own network namespace joined by veth pairs to a bridge in a
@@ -8,7 +8,8 @@
 # test says so. Clients are node_peer processes on libdvk; $VDVK_SOCKET
 # selects their node (a unix socket works across network namespaces).
 #
-# Scenarios: sendrec notify token kill_rejoin stall withdraw garbage (+ latency, by hand)
+# Scenarios: sendrec notify token kill_rejoin stall withdraw garbage vcopy vcopy_kill
+# vcopy_stall m3ftp (+ latency, by hand)
 # Exit 0 when every check passed; the failing check is printed otherwise.
 set -u
 scenario=$1
@@ -27,7 +28,7 @@ use_ns=0
 log() { echo "cluster_test[$scenario]: $*"; }
 fail() {
 	log "FAIL: $*"
-	for f in "$dir"/*.log; do echo "---- $f"; tail -n 30 "$f"; done
+	for f in "$dir"/*.log; do echo "---- $f"; tail -n "${VDVK_TEST_LOG_LINES:-30}" "$f"; done
 	exit 1
 }
 
@@ -76,7 +77,7 @@ start_backend() {
 	shift
 	local sock="$dir/n$i.sock"
 	local cmd=("$backend" --node "$i" --socket "$sock" --listen "${addr[$i]}" --token "$TOKEN"
-		--heartbeat-ms $HB_MS --dead-ms $DEAD_MS --poll-us 20)
+		--heartbeat-ms $HB_MS --dead-ms $DEAD_MS --poll-us 20 ${VDVK_TEST_BACKEND_ARGS:-})
 	for j in 0 1 2; do [ "$j" != "$i" ] && cmd+=(--peer "$j=${addr[$j]}"); done
 	cmd+=("$@")
 	# A restarted node appends to its log and finds its old socket file:
@@ -228,6 +229,63 @@ kill_rejoin | stall)
 	log "node 0 -> node 1 after rejoin: $out"
 	out=$(peer_fg 2 client --ep 103 --server 10 --node 1 --count 200) || fail "2 -> 1 after rejoin: $out"
 	;;
+vcopy)
+	# 1 MiB vcopies across nodes, both directions, contents checked on both
+	# sides (node_peer vclient/vserver), from two nodes to two servers.
+	peer_bg vs1 1 vserver --ep 10
+	peer_bg vs0 0 vserver --ep 12
+	wait_log "$dir/vs1.log" ready 5 && wait_log "$dir/vs0.log" ready 5 || fail "vservers not ready"
+	peer_bg vc2 2 vclient --ep 21 --server 12 --node 0 --count 8
+	out=$(peer_fg 0 vclient --ep 20 --server 10 --node 1 --count 8) || fail "0 <-> 1: $out $(cat "$dir/vs1.log")"
+	log "node 0 <-> node 1, 8 x 1 MiB each way: $out"
+	wait "$vc2_pid" || fail "2 <-> 0: $(cat "$dir/vc2.log") $(cat "$dir/vs0.log")"
+	log "node 2 <-> node 0, 8 x 1 MiB each way: $(cat "$dir/vc2.log")"
+	wait "$vs1_pid" || fail "vserver 1: $(cat "$dir/vs1.log")"
+	;;
+vcopy_kill | vcopy_stall)
+	# A node dies (or stalls) while vcopies to it run: the client gets a DVK
+	# error within the dead-peer timeout, and later copies elsewhere work.
+	peer_bg vs1 1 vserver --ep 10
+	wait_log "$dir/vs1.log" ready 5 || fail "vserver not ready"
+	peer_bg vc 0 vclient --ep 20 --server 10 --node 1 --count 1000000
+	sleep 1
+	kill -0 "$vc_pid" 2>/dev/null || fail "client ended early: $(cat "$dir/vc.log")"
+	t0=$(date +%s%N)
+	if [ "$scenario" = vcopy_kill ]; then kill -9 "${bpid[1]}"; else kill -STOP "${bpid[1]}"; fi
+	wait "$vc_pid"
+	ms=$((($(date +%s%N) - t0) / 1000000))
+	grep -q "^error -" "$dir/vc.log" || fail "client got: $(cat "$dir/vc.log")"
+	[ $ms -le $((DEAD_MS + 900)) ] || fail "client failed only after $ms ms"
+	log "vcopy client got '$(cat "$dir/vc.log")' $ms ms after node 1 went away (dead-peer timeout $DEAD_MS ms)"
+	peer_bg vs2 2 vserver --ep 11
+	wait_log "$dir/vs2.log" ready 5 || fail "vserver on node 2 not ready"
+	out=$(peer_fg 0 vclient --ep 21 --server 11 --node 2 --count 2) || fail "0 <-> 2 afterwards: $out"
+	log "node 0 <-> node 2 afterwards: $out"
+	;;
+m3ftp)
+	# m3ftpd on node 0, m3ftp on node 1 (after rmtbind): get and put of a
+	# VDVK_M3FTP_MB (default 256) MiB file, checksums compared by m3ftp and cmp.
+	ftpd=$4
+	ftp=$5
+	mb=${VDVK_M3FTP_MB:-256}
+	mkdir -p "$dir/root" "$dir/local" || fail "mkdir"
+	head -c "${mb}M" /dev/urandom >"$dir/root/big" || fail "test file"
+	VDVK_SOCKET="$dir/n0.sock" "$ftpd" --root "$dir/root" --ep 12 >"$dir/ftpd.log" 2>&1 &
+	pids+=($!)
+	out=$(peer_fg 0 setup --ep 0) || fail "setup node 0: $out"
+	out=$(peer_fg 1 setup --ep 0 --server 12 --node 0) || fail "rmtbind on node 1: $out"
+	t0=$(date +%s%N)
+	VDVK_SOCKET="$dir/n1.sock" timeout 60 "$ftp" --server-ep 12 get big "$dir/local/got" >"$dir/get.log" 2>&1 ||
+		fail "m3ftp get: $(cat "$dir/get.log")"
+	t1=$(date +%s%N)
+	cmp -s "$dir/root/big" "$dir/local/got" || fail "got file differs"
+	VDVK_SOCKET="$dir/n1.sock" timeout 60 "$ftp" --server-ep 12 put "$dir/local/got" up >"$dir/put.log" 2>&1 ||
+		fail "m3ftp put: $(cat "$dir/put.log")"
+	t2=$(date +%s%N)
+	cmp -s "$dir/root/big" "$dir/root/up" || fail "put file differs"
+	log "get ${mb} MiB node 0 -> node 1: $(((t1 - t0) / 1000000)) ms ($(tail -n1 "$dir/get.log"))"
+	log "put ${mb} MiB node 1 -> node 0: $(((t2 - t1) / 1000000)) ms ($(tail -n1 "$dir/put.log"))"
+	;;
 withdraw)
 	# A client killed while its sendrec waits on another node: the request
 	# is withdrawn there (the server never receives a message from the dead).
@@ -280,5 +338,9 @@ for f in frames * 5:
 	fail "unknown scenario"
 	;;
 esac
+# A sanitizer build reports in the backends' logs without always exiting.
+if grep -l "runtime error\|AddressSanitizer\|LeakSanitizer" "$dir"/b*.log >/dev/null 2>&1; then
+	fail "sanitizer report in a backend log: $(grep -h -m3 "runtime error\|Sanitizer" "$dir"/b*.log)"
+fi
 log PASS
 exit 0

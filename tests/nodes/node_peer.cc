@@ -11,6 +11,16 @@
 //                    or "error CODE after_ms M" for the first failed call
 //   node_peer notify-send --ep E --dst D --node K [--nodes a,b]
 //   node_peer notify-recv --ep E --from S [--nodes a,b]
+//   node_peer setup --ep 0 [--server S --node K] [--nodes a,b]
+//                    add the nodes to DC 0 and rmtbind S on node K, then exit
+//                    (for tools that do neither, like m3ftp)
+//   node_peer vserver --ep E [--bytes B] [--nodes a,b]
+//                    vcopy party: tells its buffer's address, then waits in
+//                    receive while the client copies; checks what landed
+//   node_peer vclient --ep E (a system process: vcopy is theirs) --server S --node K [--bytes B] [--count N] [--nodes a,b]
+//                    N rounds of: vcopy S's buffer -> ours (pull), check;
+//                    ours -> S's (push); S checks. Prints "ok N pull_MBps X
+//                    push_MBps Y" or "error CODE after_ms M"
 #include <signal.h>
 #include <time.h>
 #include <unistd.h>
@@ -32,6 +42,7 @@ constexpr int kAnswer = 0x78;
 struct Args {
   std::string role;
   int ep = -1, server = -1, node = -1, count = 1, dst = -1, from = -1;
+  int bytes = 1 << 20;
   long timeout_ms = TIMEOUT_FOREVER;
   int rmt_tries = 1000;  // rmtbind attempts, 10 ms apart
   std::vector<int> nodes;
@@ -69,10 +80,13 @@ int Setup(const Args& a) {
     long rc = dvk_add_node(kDc, n);
     if (rc != 0 && rc != EDVSDCNODE) return Fail("add_node", rc);
   }
-  if (a.role == "client") {
+  if (a.role == "client" || a.role == "vclient") {
     if (int rc = RmtBind(a.server, a.node, a.rmt_tries)) return rc;
   } else if (a.role == "notify-send") {
     if (int rc = RmtBind(a.dst, a.node, a.rmt_tries)) return rc;
+  } else if (a.role == "setup") {
+    if (a.server >= 0) return RmtBind(a.server, a.node, a.rmt_tries);
+    return 0;
   }
   long rc = dvk_bind(kDc, a.ep);
   if (rc != a.ep) return Fail("bind", rc);
@@ -171,6 +185,102 @@ int NotifyRecv(const Args& a) {
   return 0;
 }
 
+// ---- vcopy across nodes ----
+constexpr int kWhere = 0x79, kCheck = 0x7a, kBye = 0x7b;
+
+// Contents that differ per round and side, and never repeat with a short period.
+void Pattern(std::vector<uint8_t>* b, uint32_t round, uint8_t side) {
+  uint32_t x = 0x9e3779b9u * (round + 1) + side;
+  for (auto& c : *b) {
+    x ^= x << 13, x ^= x >> 17, x ^= x << 5;
+    c = static_cast<uint8_t>(x);
+  }
+}
+
+int VServer(const Args& a) {
+  std::vector<uint8_t> buf(static_cast<size_t>(a.bytes));
+  std::printf("ready\n");
+  std::fflush(stdout);
+  for (uint32_t round = 0;; ++round) {
+    Pattern(&buf, round, 1);  // what the client pulls
+    message m;
+    long rc = dvk_receive(ANY, &m);
+    if (rc != 0) return Fail("receive", rc);
+    if (m.m_type == kBye) break;
+    if (m.m_type != kWhere) return Fail("unexpected m_type", m.m_type);
+    const int client = m.m_source;
+    std::memset(&m, 0, sizeof(m));
+    m.m_type = kWhere;
+    m.m_u.m_m1.m1p1_u64 = reinterpret_cast<uintptr_t>(buf.data());
+    m.m1_i1 = a.bytes;
+    if ((rc = dvk_reply(client, &m)) != 0) return Fail("reply", rc);
+    // The client copies both ways while we sit in this receive.
+    if ((rc = dvk_receive(client, &m)) != 0) return Fail("receive", rc);
+    if (m.m_type != kCheck) return Fail("unexpected m_type", m.m_type);
+    std::vector<uint8_t> want(buf.size());
+    Pattern(&want, round, 2);
+    const int ok = want == buf ? 0 : 1;
+    std::memset(&m, 0, sizeof(m));
+    m.m_type = kCheck;
+    m.m1_i1 = ok;
+    if ((rc = dvk_reply(client, &m)) != 0) return Fail("reply", rc);
+    if (ok != 0) return Fail("pushed bytes differ in round", round);
+  }
+  std::printf("vserver done\n");
+  return 0;
+}
+
+int VClient(const Args& a) {
+  std::vector<uint8_t> buf(static_cast<size_t>(a.bytes)), want(buf.size());
+  const double start = NowMs();
+  double pull_ms = 0, push_ms = 0;
+  auto error = [&](long rc) {
+    std::printf("error %ld after_ms %.0f\n", rc, NowMs() - start);
+    return 1;
+  };
+  for (uint32_t round = 0; round < static_cast<uint32_t>(a.count); ++round) {
+    message m;
+    std::memset(&m, 0, sizeof(m));
+    m.m_type = kWhere;
+    long rc = dvk_sendrec(a.server, &m);
+    if (rc != 0) return error(rc);
+    if (m.m_type != kWhere || m.m1_i1 != a.bytes) return Fail("bad kWhere answer", m.m_type);
+    void* remote = reinterpret_cast<void*>(static_cast<uintptr_t>(m.m_u.m_m1.m1p1_u64));
+    std::memset(buf.data(), 0, buf.size());
+    double t = NowMs();
+    // The server answers, then enters its receive: a vcopy in between finds
+    // it not receiving (EDVSPROCSTS, DVK's rule); try again shortly.
+    for (int i = 0; i < 1000; ++i) {
+      rc = dvk_vcopy(a.server, remote, SELF, buf.data(), a.bytes);
+      if (rc != EDVSPROCSTS) break;
+      usleep(200);
+      t = NowMs();
+    }
+    pull_ms += NowMs() - t;
+    if (rc != 0) return error(rc);
+    Pattern(&want, round, 1);
+    if (want != buf) return Fail("pulled bytes differ in round", round);
+    Pattern(&buf, round, 2);
+    t = NowMs();
+    rc = dvk_vcopy(SELF, buf.data(), a.server, remote, a.bytes);
+    push_ms += NowMs() - t;
+    if (rc != 0) return error(rc);
+    std::memset(&m, 0, sizeof(m));
+    m.m_type = kCheck;
+    if ((rc = dvk_sendrec(a.server, &m)) != 0) return error(rc);
+    if (m.m1_i1 != 0) return Fail("server saw wrong bytes in round", round);
+  }
+  message m;
+  std::memset(&m, 0, sizeof(m));
+  m.m_type = kBye;
+  long rc = dvk_send(a.server, &m);
+  if (rc != 0) return error(rc);
+  const double mb = static_cast<double>(a.bytes) * a.count / 1e6;
+  std::printf("ok %d pull_MBps %.0f push_MBps %.0f\n", a.count, mb / (pull_ms / 1e3),
+              mb / (push_ms / 1e3));
+  return 0;
+}
+
 bool Parse(int argc, char** argv, Args* a) {
   if (argc < 2) return false;
   a->role = argv[1];
@@ -185,6 +295,7 @@ bool Parse(int argc, char** argv, Args* a) {
     else if (k == "--from") a->from = std::atoi(v);
     else if (k == "--timeout-ms") a->timeout_ms = std::atol(v);
     else if (k == "--rmt-tries") a->rmt_tries = std::atoi(v);
+    else if (k == "--bytes") a->bytes = std::atoi(v);
     else if (k == "--nodes") {
       for (const char* p = v; *p;) {
         a->nodes.push_back(std::atoi(p));
@@ -196,7 +307,7 @@ bool Parse(int argc, char** argv, Args* a) {
       return false;
     }
   }
-  return a->ep >= 0;
+  return a->ep >= 0 && a->bytes > 0;
 }
 
 }  // namespace
@@ -208,6 +319,10 @@ int main(int argc, char** argv) {
     return 2;
   }
   if (int rc = Setup(a)) return rc;
+  if (a.role == "setup") {
+    std::printf("ok setup\n");
+    return 0;
+  }
   if (a.role == "server") return Server(a);
   if (a.role == "idle") {
     // SIGUSR1: look (once, 300 ms) whether anything reached us meanwhile.
@@ -226,6 +341,8 @@ int main(int argc, char** argv) {
   }
   if (a.role == "client") return Client(a);
   if (a.role == "notify-send") return NotifySend(a);
+  if (a.role == "vserver") return VServer(a);
+  if (a.role == "vclient") return VClient(a);
   if (a.role == "notify-recv") return NotifyRecv(a);
   std::fprintf(stderr, "node_peer: unknown role %s\n", a.role.c_str());
   return 2;

@@ -1,0 +1,153 @@
+#!/bin/bash
+# vdvk-node-bench - cross-node figures of vdvk's node links, each next to the
+# raw TCP figure measured in the same run between the same two network
+# namespaces (created and removed here, joined by a veth pair; without
+# permission for namespaces, loopback, said in the output).
+#
+#   vdvk-node-bench [ITERS] [MB]     (defaults 5000 round trips, 256 MiB)
+#
+# Lines: what, baseline (raw TCP), ours (vdvk), ratio, placement and target.
+# A benchmark, not a test: it never fails on a missed target.
+set -u
+BIN="@CMAKE_BINARY_DIR@/bin"
+backend=${VDVK_HOST_BACKEND:-$BIN/host-backend}
+peer="@CMAKE_BINARY_DIR@/tests/nodes/node_peer"
+tcp="$BIN/tcp_baseline"
+ftp="$BIN/m3ftp"
+ftpd="$BIN/m3ftpd"
+ITERS=${1:-5000}
+MB=${2:-256}
+tag=$$
+dir=$(mktemp -d /tmp/vdvk-node-bench-XXXXXX) || exit 2
+pids=()
+use_ns=0
+declare -a ns addr host
+
+die() { echo "vdvk-node-bench: $*" >&2; for f in "$dir"/*.log; do echo "--- $f" >&2; tail -n 5 "$f" >&2; done; exit 1; }
+cleanup() {
+	for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null; done
+	wait 2>/dev/null
+	[ $use_ns = 1 ] && { ip netns del "${ns[0]}"; ip netns del "${ns[1]}"; } 2>/dev/null
+	rm -rf "$dir"
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM
+for f in "$backend" "$peer" "$tcp" "$ftp" "$ftpd"; do [ -x "$f" ] || die "missing $f (build it first)"; done
+
+if [ -z "${VDVK_TEST_LOOPBACK:-}" ] && ip netns add "vdvkb${tag}a" 2>/dev/null; then
+	use_ns=1
+	ns=("vdvkb${tag}a" "vdvkb${tag}b")
+	ip netns add "${ns[1]}" || die "netns add"
+	ip link add ve0 netns "${ns[0]}" type veth peer name ve1 netns "${ns[1]}" || die "veth"
+	for i in 0 1; do
+		ip -n "${ns[$i]}" addr add "10.79.0.$((i + 1))/24" dev "ve$i" || die "addr"
+		ip -n "${ns[$i]}" link set "ve$i" up && ip -n "${ns[$i]}" link set lo up || die "link up"
+		host[$i]="10.79.0.$((i + 1))"
+		addr[$i]="${host[$i]}:7100"
+	done
+	placement="2 netns, veth"
+else
+	ip netns del "vdvkb${tag}a" 2>/dev/null
+	base=$((21000 + (tag % 1000) * 4))
+	host=(127.0.0.1 127.0.0.1)
+	addr=("127.0.0.1:$base" "127.0.0.1:$((base + 1))")
+	placement="loopback"
+	echo "vdvk-node-bench: no network namespaces (cannot create them, or VDVK_TEST_LOOPBACK set): falling back to loopback (both nodes on 127.0.0.1)"
+fi
+tport=$((7200 + tag % 100))
+
+# on NODE CMD...: run in that node's namespace
+on() {
+	local i=$1
+	shift
+	if [ $use_ns = 1 ]; then ip netns exec "${ns[$i]}" "$@"; else "$@"; fi
+}
+bg() { # bg LOG NODE CMD...
+	local log=$1 i=$2
+	shift 2
+	VDVK_SOCKET="$dir/n$i.sock" on "$i" "$@" >"$dir/$log.log" 2>&1 &
+	pids+=($!)
+}
+fg() { local i=$1; shift; VDVK_SOCKET="$dir/n$i.sock" on "$i" timeout 300 "$@"; }
+wait_for() { for _ in $(seq 1000); do grep -q -- "$2" "$dir/$1.log" 2>/dev/null && return 0; sleep 0.01; done; return 1; }
+now() { date +%s%N; }
+
+for i in 0 1; do
+	bg "b$i" "$i" "$backend" --node "$i" --socket "$dir/n$i.sock" --listen "${addr[$i]}" \
+		--token bench --peer "$((1 - i))=${addr[$((1 - i))]}"
+done
+for i in 0 1; do wait_for "b$i" "link to node $((1 - i)) .* is up" || die "node links did not come up"; done
+fg 0 "$peer" setup --ep 0 --nodes 1 >/dev/null || die "add_node on node 0"
+fg 1 "$peer" setup --ep 0 --nodes 0 >/dev/null || die "add_node on node 1"
+
+line() { printf "%-44s %-20s %-20s %-8s %s\n" "$@"; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2fx", (b > 0 ? a / b : 0) }'; }
+field() { awk -v k="$2" '{ for (i = 1; i < NF; i++) if ($i == k) print $(i + 1) }' <<<"$1"; }
+
+echo "vdvk-node-bench: node 0 and node 1 ($placement), $ITERS round trips, $MB MiB transfers, $(nproc) CPUs, unpinned"
+line "what" "baseline (raw TCP)" "ours (vdvk)" "ratio" "placement / target"
+
+# ---- round trip, 64 B ----
+bg tpp 1 "$tcp" pingpong-server "$tport" 64
+out=$(on 0 "$tcp" pingpong-client "${host[1]}" "$tport" 64 "$ITERS") || die "tcp pingpong: $out"
+base_rtt=$(field "$out" rtt_us)
+bg srv 1 "$peer" server --ep 10 --count 0 --nodes 0
+wait_for srv ready || die "server not ready"
+fg 0 "$peer" client --ep 100 --server 10 --node 1 --count 200 --nodes 1 >/dev/null || die "warm-up"
+out=$(fg 0 "$peer" client --ep 101 --server 10 --node 1 --count "$ITERS" --nodes 1) || die "sendrec: $out"
+our_rtt=$(field "$out" rtt_us)
+r=$(ratio "$our_rtt" "$base_rtt")
+line "cross-node round trip, 64 B (sendrec)" "$base_rtt us" "$our_rtt us" "$r" "$placement; target <= 1.3x"
+
+# ---- throughput ----
+bg tst 1 "$tcp" stream-server "$((tport + 1))"
+out=$(on 0 "$tcp" stream-client "${host[1]}" "$((tport + 1))" $((MB * 1048576))) || die "tcp stream: $out"
+base_mbps=$(field "$out" MBps)
+mkdir -p "$dir/root" "$dir/local"
+head -c "${MB}M" /dev/urandom >"$dir/root/big"
+bg ftpd 0 "$ftpd" --root "$dir/root" --ep 12
+fg 1 "$peer" setup --ep 0 --server 12 --node 0 >/dev/null || die "rmtbind m3ftpd"
+t0=$(now)
+fg 1 "$ftp" --server-ep 12 get big "$dir/local/got" >"$dir/get.log" 2>&1 || die "m3ftp get"
+t1=$(now)
+fg 1 "$ftp" --server-ep 12 put "$dir/local/got" up >"$dir/put.log" 2>&1 || die "m3ftp put"
+t2=$(now)
+cmp -s "$dir/root/big" "$dir/local/got" && cmp -s "$dir/root/big" "$dir/root/up" || die "m3ftp files differ"
+get_mbps=$(awk -v b=$((MB * 1048576)) -v ns=$((t1 - t0)) 'BEGIN { printf "%.0f", b / 1e3 / (ns / 1e6) }')
+put_mbps=$(awk -v b=$((MB * 1048576)) -v ns=$((t2 - t1)) 'BEGIN { printf "%.0f", b / 1e3 / (ns / 1e6) }')
+line "m3ftp get $MB MiB, node 0 -> node 1" "$base_mbps MB/s" "$get_mbps MB/s" "$(ratio "$get_mbps" "$base_mbps")" "$placement; target >= 0.80x"
+line "m3ftp put $MB MiB, node 1 -> node 0" "$base_mbps MB/s" "$put_mbps MB/s" "$(ratio "$put_mbps" "$base_mbps")" "$placement; target >= 0.80x"
+bg vs 1 "$peer" vserver --ep 11 --nodes 0
+wait_for vs ready || die "vserver not ready"
+n=$((MB / 4 > 0 ? MB / 4 : 1))
+out=$(fg 0 "$peer" vclient --ep 20 --server 11 --node 1 --count "$n" --nodes 1) || die "vclient: $out"
+line "vcopy 1 MiB pull (node 1 -> node 0)" "$base_mbps MB/s" "$(field "$out" pull_MBps) MB/s" "$(ratio "$(field "$out" pull_MBps)" "$base_mbps")" "$placement; target >= 0.80x"
+line "vcopy 1 MiB push (node 0 -> node 1)" "$base_mbps MB/s" "$(field "$out" push_MBps) MB/s" "$(ratio "$(field "$out" push_MBps)" "$base_mbps")" "$placement; target >= 0.80x"
+
+# ---- messages/s with 1/2/4 client pairs (round trips per second, all pairs) ----
+for pairs in 1 2 4; do
+	per=$((ITERS / pairs))
+	t0=$(now)
+	cp=()
+	for p in $(seq "$pairs"); do
+		on 0 "$tcp" pingpong-client "${host[1]}" "$tport" 64 "$per" >"$dir/tp$p.log" 2>&1 &
+		cp+=($!)
+	done
+	for p in "${cp[@]}"; do wait "$p" || die "tcp pair"; done
+	base_rate=$(awk -v n=$((per * pairs)) -v ns=$(($(now) - t0)) 'BEGIN { printf "%.0f", n / (ns / 1e9) }')
+	cp=()
+	for p in $(seq "$pairs"); do
+		bg "ps$pairs$p" 1 "$peer" server --ep $((pairs + p - 1)) --count 0 --nodes 0
+		wait_for "ps$pairs$p" ready || die "server not ready"
+	done
+	t0=$(now)
+	for p in $(seq "$pairs"); do
+		VDVK_SOCKET="$dir/n0.sock" on 0 "$peer" client --ep $((110 + pairs * 10 + p)) --server $((pairs + p - 1)) \
+			--node 1 --count "$per" --nodes 1 >"$dir/pc$p.log" 2>&1 &
+		cp+=($!)
+	done
+	for p in "${cp[@]}"; do wait "$p" || die "vdvk pair: $(cat "$dir"/pc*.log)"; done
+	our_rate=$(awk -v n=$((per * pairs)) -v ns=$(($(now) - t0)) 'BEGIN { printf "%.0f", n / (ns / 1e9) }')
+	line "round trips/s, $pairs client pair(s), 64 B" "$base_rate /s" "$our_rate /s" "$(ratio "$our_rate" "$base_rate")" "$placement"
+	for p in $(seq "$pairs"); do kill "${pids[-$p]}" 2>/dev/null; done
+done

@@ -1,0 +1,206 @@
+#include "host-backend/nodes/vcopy_xfer.h"
+
+#include <sys/uio.h>
+
+#include <kj/debug.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <cerrno>
+
+#include "dvk/dvk.h"
+
+namespace vdvk::nodes {
+namespace {
+
+int32_t MapErrno(int err, bool src_side) {
+  switch (err) {
+    case ESRCH: return src_side ? EDVSSRCDIED : EDVSDSTDIED;
+    case EPERM: return EDVSPERM;
+    case ENOMEM: return EDVSNOMEM;
+    default: return EDVSFAULT;
+  }
+}
+
+// Guests (domain != 0) are reached through their own memory, not by pid.
+bool HostProcess(ProcKey who) { return who.domain == 0 && who.pid > 0; }
+
+class ChunkPeerImpl final : public wire::ChunkPeer::Server {
+ public:
+  ChunkPeerImpl(ProcKey who, uint64_t addr, uint32_t bytes) : who_(who), addr_(addr), bytes_(bytes) {}
+
+ protected:
+  kj::Promise<void> read(ReadContext ctx) override {
+    const uint64_t off = ctx.getParams().getOffset();
+    const uint32_t n = ctx.getParams().getBytes();
+    KJ_REQUIRE(n > 0 && n <= kVcopyChunk && off <= bytes_ && n <= bytes_ - off, "read out of range",
+               off, n);
+    auto r = ctx.getResults(capnp::MessageSize{n / 8 + 16, 0});
+    int32_t err = HostProcess(who_) ? 0 : EDVSPERM;
+    if (err == 0) {
+      auto data = r.initData(n);
+      err = ReadProcess(who_, addr_ + off, data);
+    }
+    if (err != 0) r.setData(nullptr);
+    r.setResult(err);
+    return kj::READY_NOW;
+  }
+
+  kj::Promise<void> write(WriteContext ctx) override {
+    const uint64_t off = ctx.getParams().getOffset();
+    auto data = ctx.getParams().getData();
+    KJ_REQUIRE(data.size() > 0 && data.size() <= kVcopyChunk && off <= bytes_ &&
+                   data.size() <= bytes_ - off,
+               "write out of range", off, data.size());
+    // Keep the first error; later chunks are dropped, done() reports it.
+    if (err_ == 0) err_ = HostProcess(who_) ? WriteProcess(who_, addr_ + off, data) : EDVSPERM;
+    if (err_ == 0) written_ += data.size();
+    return kj::READY_NOW;
+  }
+
+  kj::Promise<void> done(DoneContext ctx) override {
+    int32_t r = err_;
+    if (r == 0 && written_ != bytes_) r = EDVSFAULT;  // a peer that skipped chunks
+    ctx.getResults().setResult(r);
+    return kj::READY_NOW;
+  }
+
+ private:
+  ProcKey who_;
+  uint64_t addr_;
+  uint32_t bytes_;
+  uint64_t written_ = 0;
+  int32_t err_ = 0;
+};
+
+// Our party is the source: stream chunks into the peer, one capnp streaming
+// call each (capnp keeps a window in flight), then done().
+kj::Promise<int32_t> Push(RemoteVcopyGrant g, wire::ChunkPeer::Client peer, uint64_t off) {
+  if (off >= g.bytes) {
+    return peer.doneRequest().send().then(
+        [](capnp::Response<wire::ChunkPeer::DoneResults>&& r) { return r.getResult(); });
+  }
+  const uint32_t n = static_cast<uint32_t>(std::min<uint64_t>(kVcopyChunk, g.bytes - off));
+  auto req = peer.writeRequest(capnp::MessageSize{n / 8 + 16, 0});
+  req.setOffset(off);
+  auto data = req.initData(n);
+  const int32_t err = ReadProcess(g.party, g.addr + off, data);
+  if (err != 0) return err;
+  return req.send().then([g, peer = kj::mv(peer), off, n]() mutable {
+    return Push(g, kj::mv(peer), off + n);
+  });
+}
+
+// Our party is the destination: keep kVcopyWindow reads in flight.
+struct Pull {
+  RemoteVcopyGrant g;
+  wire::ChunkPeer::Client peer;
+  uint64_t next = 0;
+  uint64_t landed = 0;
+  int32_t err = 0;
+  int inflight = 0;
+  kj::Own<kj::PromiseFulfiller<int32_t>> finished;
+
+  Pull(const RemoteVcopyGrant& grant, wire::ChunkPeer::Client p) : g(grant), peer(kj::mv(p)) {}
+
+  void Fill(kj::TaskSet& ts) {
+    while (err == 0 && inflight < kVcopyWindow && next < g.bytes) {
+      const uint64_t off = next;
+      const uint32_t n = static_cast<uint32_t>(std::min<uint64_t>(kVcopyChunk, g.bytes - off));
+      next += n;
+      ++inflight;
+      auto req = peer.readRequest();
+      req.setOffset(off);
+      req.setBytes(n);
+      ts.add(req.send().then([this, off, n, &ts](capnp::Response<wire::ChunkPeer::ReadResults>&& r) {
+        --inflight;
+        if (err == 0) {
+          if (r.getResult() != 0) {
+            err = r.getResult() > 0 ? EDVSBADVALUE : r.getResult();
+          } else if (r.getData().size() != n) {
+            err = EDVSBADVALUE;
+          } else {
+            err = WriteProcess(g.party, g.addr + off, r.getData());
+            if (err == 0) landed += n;
+          }
+        }
+        Fill(ts);
+        Check();
+      }));
+    }
+  }
+  void Check() {
+    if (finished->isWaiting() && (inflight == 0) && (err != 0 || landed == g.bytes)) {
+      finished->fulfill(kj::cp(err));
+    }
+  }
+};
+
+class PullErrors final : public kj::TaskSet::ErrorHandler {
+ public:
+  explicit PullErrors(Pull* p) : p_(p) {}
+  void taskFailed(kj::Exception&& e) override {
+    spdlog::debug("node links: vcopy read failed: {}", e.getDescription().cStr());
+    // A read that failed on the link: the copy cannot complete.
+    --p_->inflight;
+    if (p_->err == 0) p_->err = EDVSNOTCONN;
+    p_->Check();
+  }
+
+ private:
+  Pull* p_;
+};
+
+}  // namespace
+
+int32_t ReadProcess(ProcKey who, uint64_t addr, kj::ArrayPtr<kj::byte> out) {
+  size_t got = 0;
+  while (got < out.size()) {
+    iovec local{out.begin() + got, out.size() - got};
+    iovec remote{reinterpret_cast<void*>(addr + got), out.size() - got};
+    const ssize_t n = process_vm_readv(who.pid, &local, 1, &remote, 1, 0);
+    if (n < 0) return MapErrno(errno, true);
+    if (n == 0) return EDVSFAULT;
+    got += static_cast<size_t>(n);
+  }
+  return 0;
+}
+
+int32_t WriteProcess(ProcKey who, uint64_t addr, kj::ArrayPtr<const kj::byte> in) {
+  size_t put = 0;
+  while (put < in.size()) {
+    iovec local{const_cast<kj::byte*>(in.begin()) + put, in.size() - put};
+    iovec remote{reinterpret_cast<void*>(addr + put), in.size() - put};
+    const ssize_t n = process_vm_writev(who.pid, &local, 1, &remote, 1, 0);
+    if (n < 0) return MapErrno(errno, false);
+    if (n == 0) return EDVSFAULT;
+    put += static_cast<size_t>(n);
+  }
+  return 0;
+}
+
+kj::Own<wire::ChunkPeer::Server> MakeChunkPeer(ProcKey who, uint64_t addr, uint32_t bytes) {
+  return kj::heap<ChunkPeerImpl>(who, addr, bytes);
+}
+
+kj::Promise<int32_t> RunVcopy(const RemoteVcopyGrant& g, wire::ChunkPeer::Client peer) {
+  if (!HostProcess(g.party)) return static_cast<int32_t>(EDVSPERM);
+  if (g.party_is_src) {
+    return Push(g, kj::mv(peer), 0).catch_([](kj::Exception&& e) {
+      spdlog::debug("node links: vcopy push failed: {}", e.getDescription().cStr());
+      return int32_t{EDVSNOTCONN};
+    });
+  }
+  auto pull = kj::heap<Pull>(g, kj::mv(peer));
+  auto paf = kj::newPromiseAndFulfiller<int32_t>();
+  pull->finished = kj::mv(paf.fulfiller);
+  auto errors = kj::heap<PullErrors>(pull.get());
+  auto ts = kj::heap<kj::TaskSet>(*errors);
+  pull->Fill(*ts);
+  pull->Check();
+  // Destruction order on cancel: the inner attachment goes first, so the
+  // reads (tasks) die before the state they use.
+  return paf.promise.attach(kj::mv(ts)).attach(kj::mv(errors), kj::mv(pull));
+}
+
+}  // namespace vdvk::nodes
