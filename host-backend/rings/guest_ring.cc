@@ -35,19 +35,9 @@ std::unique_ptr<SharedRing> SharedRing::CreateFile(const std::string& path, cons
     if (fd >= 0) close(fd);
     return nullptr;
   }
-  r->map_ = mmap(nullptr, g.file_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  *err = r->MapAndInit(fd, node_id);
   close(fd);  // the mapping keeps the file
-  if (r->map_ == MAP_FAILED) {
-    r->map_ = nullptr;
-    *err = -errno;
-    return nullptr;
-  }
-  auto* base = static_cast<uint8_t*>(r->map_);
-  r->shm_hdr_ = reinterpret_cast<vdvk_ring_hdr*>(base);
-  r->shm_sq_ = reinterpret_cast<const vdvk_sqe*>(base + g.sq_off);
-  r->shm_cq_ = reinterpret_cast<vdvk_cqe*>(base + g.cq_off);
-  r->shm_bufs_ = base + g.buf_off;
-  InitRingHeader(r->shm_hdr_, g, node_id);
+  if (*err != 0) return nullptr;
   // Guest rings take guest-physical vcopy extents (VDVK_SQE_F_GUEST_PHYS).
   r->shm_hdr_->features |= VDVK_F_GUEST_PHYS;
   const std::string kick = path + ".kick", wake = path + ".wake";

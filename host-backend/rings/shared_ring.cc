@@ -9,6 +9,21 @@
 
 namespace vdvk::rings {
 
+int SharedRing::MapAndInit(int fd, int32_t node_id) {
+  map_ = mmap(nullptr, geo_.file_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  if (map_ == MAP_FAILED) {
+    map_ = nullptr;
+    return -errno;
+  }
+  auto* base = static_cast<uint8_t*>(map_);
+  shm_hdr_ = reinterpret_cast<vdvk_ring_hdr*>(base);
+  shm_sq_ = reinterpret_cast<const vdvk_sqe*>(base + geo_.sq_off);
+  shm_cq_ = reinterpret_cast<vdvk_cqe*>(base + geo_.cq_off);
+  shm_bufs_ = base + geo_.buf_off;
+  InitRingHeader(shm_hdr_, geo_, node_id);
+  return 0;
+}
+
 std::unique_ptr<SharedRing> SharedRing::Create(const RingGeometry& g, int32_t node_id, int* err) {
   std::unique_ptr<SharedRing> r(new SharedRing());
   r->geo_ = g;
@@ -17,18 +32,7 @@ std::unique_ptr<SharedRing> SharedRing::Create(const RingGeometry& g, int32_t no
     *err = -errno;
     return nullptr;
   }
-  r->map_ = mmap(nullptr, g.file_size, PROT_READ | PROT_WRITE, MAP_SHARED, r->memfd_, 0);
-  if (r->map_ == MAP_FAILED) {
-    r->map_ = nullptr;
-    *err = -errno;
-    return nullptr;
-  }
-  auto* base = static_cast<uint8_t*>(r->map_);
-  r->shm_hdr_ = reinterpret_cast<vdvk_ring_hdr*>(base);
-  r->shm_sq_ = reinterpret_cast<const vdvk_sqe*>(base + g.sq_off);
-  r->shm_cq_ = reinterpret_cast<vdvk_cqe*>(base + g.cq_off);
-  r->shm_bufs_ = base + g.buf_off;
-  InitRingHeader(r->shm_hdr_, g, node_id);
+  if ((*err = r->MapAndInit(r->memfd_, node_id)) != 0) return nullptr;
   r->kick_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   // Blocking on purpose: O_NONBLOCK lives in the open file description,
   // which the client shares with us through SCM_RIGHTS.

@@ -74,6 +74,9 @@ class SharedRing {
 
  private:
   SharedRing() = default;
+  // Maps geo_.file_size bytes of fd shared, points the shm_* views into it
+  // and writes a fresh header. Returns 0 or -errno. Shared by both creators.
+  int MapAndInit(int fd, int32_t node_id);
   static std::atomic_ref<uint32_t> Ref(uint32_t& f) { return std::atomic_ref<uint32_t>(f); }
   static std::atomic_ref<uint32_t> Ref(const uint32_t& f) {
     // atomic_ref needs a non-const object; the load does not write.
