@@ -36,39 +36,9 @@ lat_client=${3:?}
 dvkctl=${4:?}
 guest=${5:?}
 
-here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-launcher=${VDVK_UML_LAUNCHER:-$here/../launcher/vdvk-uml}
-kernel=${VDVK_UML_KERNEL:-${XDG_CACHE_HOME:-$HOME/.cache}/vdvk/uml/linux}
-if [[ ! -x $kernel ]]; then
-	echo "SKIP: no UML kernel at $kernel (run uml-vdvk/kernel/build-kernel.sh or set VDVK_UML_KERNEL)"
-	exit 77
-fi
-if ! grep -aq 'vdvk-call-v1' "$kernel"; then
-	echo "SKIP: $kernel has no vdvk driver with VDVK_IOC_CALL (rebuild with build-kernel.sh)"
-	exit 77
-fi
-export VDVK_UML_KERNEL=$kernel
-# The guest mounts its own tmpfs on /tmp; a test binary built under /tmp (a
-# checkout there, as CI may use) is only visible with --host-tmp.
-tmpopt=()
-[[ $guest != /tmp/* ]] || tmpopt=(--host-tmp)
-uml() { "$launcher" "${tmpopt[@]}" "$@"; }
-
-work=$(mktemp -d "${TMPDIR:-/tmp}/uml_guest_dvk.XXXXXX")
-pids=()
-cleanup() {
-	for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
-	wait 2>/dev/null
-	rm -rf "$work"
-}
-trap cleanup EXIT
-export TMPDIR=$work
-
-fail() {
-	echo "FAIL: $*"
-	echo "--- backend log:"; tail -30 "$work/backend.log"
-	exit 1
-}
+test_name=uml_guest_dvk
+# shellcheck source=guest_test_lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/guest_test_lib.sh"
 
 ring=$work/g1.ring
 ring2=$work/g2.ring

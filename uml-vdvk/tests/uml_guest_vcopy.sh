@@ -20,38 +20,9 @@ peer=${3:?}
 guest=${4:?}
 loops=${5:-20}
 
-here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-launcher=${VDVK_UML_LAUNCHER:-$here/../launcher/vdvk-uml}
-# The guest mounts its own tmpfs on /tmp; a test binary built under /tmp (a
-# checkout there, as CI may use) is only visible with --host-tmp.
-tmpopt=()
-[[ $guest != /tmp/* ]] || tmpopt=(--host-tmp)
-kernel=${VDVK_UML_KERNEL:-${XDG_CACHE_HOME:-$HOME/.cache}/vdvk/uml/linux}
-if [[ ! -x $kernel ]]; then
-	echo "SKIP: no UML kernel at $kernel (run uml-vdvk/kernel/build-kernel.sh or set VDVK_UML_KERNEL)"
-	exit 77
-fi
-if ! grep -aq 'vdvk-call-v1' "$kernel"; then
-	echo "SKIP: $kernel has no vdvk driver with VDVK_IOC_CALL (rebuild with build-kernel.sh)"
-	exit 77
-fi
-export VDVK_UML_KERNEL=$kernel
-
-work=$(mktemp -d "${TMPDIR:-/tmp}/uml_guest_vcopy.XXXXXX")
-pids=()
-cleanup() {
-	for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
-	wait 2>/dev/null
-	rm -rf "$work"
-}
-trap cleanup EXIT
-export TMPDIR=$work
-
-fail() {
-	echo "FAIL: $*"
-	echo "--- backend log:"; tail -30 "$work/backend.log"
-	exit 1
-}
+test_name=uml_guest_vcopy
+# shellcheck source=guest_test_lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/guest_test_lib.sh"
 
 ring=$work/g1.ring
 sock=$work/node5.sock
@@ -76,7 +47,7 @@ zero_copy() { "$dvkctl" status | grep -o 'vcopy_zero_copy_bytes=[0-9]*' | cut -d
 before=$(zero_copy)
 [[ -n $before ]] || fail "dvkctl status: no vcopy_zero_copy_bytes"
 
-out=$("$launcher" "${tmpopt[@]}" --timeout 120 --ring "$ring" -- /bin/sh -c \
+out=$(uml --timeout 120 --ring "$ring" -- /bin/sh -c \
 	"$guest 11 42 $loops; rc=\$?; dmesg | grep -i -E 'oops|bug:|panic|call trace'; exit \$rc" 2>&1)
 rc=$?
 echo "$out"

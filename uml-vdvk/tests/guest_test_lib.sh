@@ -1,0 +1,39 @@
+# guest_test_lib.sh - sourced by the uml.guest_* tests (bash). Before sourcing,
+# set `guest` (the static guest test program) and `test_name`.
+# Provides: launcher, kernel checks (exit 77 = ctest skip), `uml` (vdvk-uml with
+# the right /tmp option), work dir + cleanup of everything in `pids`, `fail`.
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+launcher=${VDVK_UML_LAUNCHER:-$here/../launcher/vdvk-uml}
+kernel=${VDVK_UML_KERNEL:-${XDG_CACHE_HOME:-$HOME/.cache}/vdvk/uml/linux}
+if [[ ! -x $kernel ]]; then
+	echo "SKIP: no UML kernel at $kernel (run uml-vdvk/kernel/build-kernel.sh or set VDVK_UML_KERNEL)"
+	exit 77
+fi
+if ! grep -aq 'vdvk-call-v1' "$kernel"; then
+	echo "SKIP: $kernel has no vdvk driver with VDVK_IOC_CALL (rebuild with build-kernel.sh)"
+	exit 77
+fi
+export VDVK_UML_KERNEL=$kernel
+
+# The guest mounts its own tmpfs on /tmp; a test binary built under /tmp (a
+# checkout there, as CI may use) is only visible with --host-tmp.
+tmpopt=()
+[[ $guest != /tmp/* ]] || tmpopt=(--host-tmp)
+uml() { "$launcher" "${tmpopt[@]}" "$@"; }
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/${test_name}.XXXXXX")
+pids=()
+cleanup() {
+	for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
+	wait 2>/dev/null
+	rm -rf "$work"
+}
+trap cleanup EXIT
+export TMPDIR=$work
+
+fail() {
+	echo "FAIL: $*"
+	echo "--- backend log:"; tail -30 "$work/backend.log"
+	exit 1
+}
