@@ -102,6 +102,33 @@ bool ReadFull(int fd, char* buf, size_t n) {
 
 // Round trips per second over k independent fd pairs (k processes each side).
 // A pair is (a_rd, a_wr) for the pinger and (b_rd, b_wr) for the ponger.
+// Opens the start gate for `pairs` measuring workers (each reads one byte of
+// start[0] before its timed loop), joins them, then their partners; a partner
+// is killed first when a measurer failed (a failed vdvk client never sends
+// kStop). Returns round trips/s of the slowest measurer, or -1.
+double ReleaseAndJoin(int start[2], int pairs, long iters, std::vector<Worker>& measurers,
+                      std::vector<Worker>& partners) {
+  bool gate_ok = true;
+  for (int k = 0; k < pairs; ++k)
+    if (write(start[1], "g", 1) != 1) gate_ok = false;
+  bool ok = gate_ok;
+  double worst = 0;
+  for (auto& w : measurers) {
+    if (!gate_ok) kill(w.pid, SIGKILL);  // never released: would wait forever
+    double ns = Join(w);
+    ok = ok && ns > 0;
+    worst = std::max(worst, ns);
+  }
+  for (auto& w : partners) {
+    if (!ok) kill(w.pid, SIGKILL);
+    ok = Join(w) >= 0 && ok;
+  }
+  close(start[0]);
+  close(start[1]);
+  if (!ok) return -1;
+  return static_cast<double>(pairs) * static_cast<double>(iters) / (worst / 1e9);
+}
+
 double StreamPingPong(Placement p, bool use_socket, int pairs, long iters) {
   std::vector<Worker> echoers, pingers;
   int start[2];
@@ -153,20 +180,7 @@ double StreamPingPong(Placement p, bool use_socket, int pairs, long iters) {
     close_side(a);
     close_side(b);
   }
-  for (int k = 0; k < pairs; ++k)
-    if (write(start[1], "g", 1) != 1) return -1;
-  double worst = 0;
-  bool ok = true;
-  for (auto& w : pingers) {
-    double ns = Join(w);
-    ok = ok && ns > 0;
-    worst = std::max(worst, ns);
-  }
-  for (auto& w : echoers) ok = Join(w) >= 0 && ok;
-  close(start[0]);
-  close(start[1]);
-  if (!ok) return -1;
-  return static_cast<double>(pairs) * static_cast<double>(iters) / (worst / 1e9);
+  return ReleaseAndJoin(start, pairs, iters, pingers, echoers);
 }
 
 // ---- vdvk: sendrec ping-pong through the backend ---------------------------
@@ -210,23 +224,7 @@ double SendrecPingPong(Placement p, int pairs, long iters) {
       return ns;
     }));
   }
-  for (int k = 0; k < pairs; ++k)
-    if (write(start[1], "g", 1) != 1) return -1;
-  double worst = 0;
-  bool ok = true;
-  for (auto& w : clients) {
-    double ns = Join(w);
-    ok = ok && ns > 0;
-    worst = std::max(worst, ns);
-  }
-  for (auto& w : servers) {
-    if (!ok) kill(w.pid, SIGKILL);  // a failed client never sends kStop
-    ok = Join(w) >= 0 && ok;
-  }
-  close(start[0]);
-  close(start[1]);
-  if (!ok) return -1;
-  return static_cast<double>(pairs) * static_cast<double>(iters) / (worst / 1e9);
+  return ReleaseAndJoin(start, pairs, iters, clients, servers);
 }
 
 // ---- bulk: vcopy vs memcpy ---------------------------------------------------
