@@ -63,6 +63,9 @@ typedef int64_t vdvk_s64;
 #define VDVK_F_VCOPY_GRANT (1u << 0) /* backend may answer VCOPY with a grant */
 #define VDVK_F_GUEST_PHYS (1u << 1)  /* vcopy may carry guest-physical ranges */
 
+/* vdvk_ring_hdr.client_features (guest drivers) */
+#define VDVK_CF_PEER_PIN (1u << 0) /* answers VDVK_CQE_F_PIN with VDVK_OP_PIN_DONE */
+
 /* vdvk_ring_hdr.backend_flags / client_flags */
 #define VDVK_SLEEPING (1u << 0) /* owner is (about to be) blocked on its doorbell */
 /* vdvk_ring_hdr.state, written only by the backend */
@@ -122,7 +125,8 @@ enum vdvk_opcode {
 	VDVK_OP_LAST = 66,       /* last opcode of every attachment */
 	/* guest-kernel attachments only (a host client sending it is dropped) */
 	VDVK_OP_PROC_EXIT = 67,  /* guest process arg[0] (tgid) exited; no completion */
-	VDVK_OP_GUEST_LAST = 67,
+	VDVK_OP_PIN_DONE = 68,   /* answer to a VDVK_CQE_F_PIN request; no completion */
+	VDVK_OP_GUEST_LAST = 68,
 };
 
 /* The 64-byte message: m_source/m_type then 56 bytes of MINIX payload. */
@@ -179,6 +183,30 @@ struct vdvk_phys_list {
 /* Completion flags */
 #define VDVK_CQE_F_MSG (1u << 0)   /* msg holds a received message */
 #define VDVK_CQE_F_GRANT (1u << 1) /* vcopy granted: see struct vdvk_cqe grant */
+#define VDVK_CQE_F_PIN (1u << 2)   /* guest rings: a request, not a completion */
+#define VDVK_CQE_F_UNPIN (1u << 3) /* guest rings: a request, not a completion */
+
+/*
+ * Peer pinning (guest rings whose driver set VDVK_CF_PEER_PIN). A vcopy may
+ * touch a guest process that is NOT the caller (it is blocked, e.g. in a
+ * receive or sendrec): only its guest kernel can find and pin its pages. The
+ * backend then posts a CQE with VDVK_CQE_F_PIN (tag = a pin id chosen by the
+ * backend, u.pin = which range, res = 0): the guest kernel pins that range of
+ * process u.pin.tgid and answers with one SQE VDVK_OP_PIN_DONE: u.arg64[0] =
+ * the pin id, arg[0] = 0 or a negative EDVS* code, and on success a payload
+ * buffer holding a struct vdvk_phys_list (nr_src extents, nr_dst = 0) that
+ * sum to u.pin.bytes. The buffer stays the guest's until the pin is released.
+ * When the copy is over (or abandoned) the backend posts VDVK_CQE_F_UNPIN with
+ * the same pin id; the guest unpins and frees that buffer. Every PIN gets
+ * exactly one PIN_DONE, and the backend sends UNPIN only after it.
+ */
+struct vdvk_pin_req {
+	vdvk_s32 tgid;   /* guest process whose range to pin */
+	vdvk_u32 write;  /* 1: the backend writes it (vcopy destination) */
+	vdvk_u64 addr;   /* in that process' address space */
+	vdvk_u64 bytes;  /* 1 .. the DC's max copy length */
+	vdvk_u64 reserved[3];
+};
 
 /*
  * Completion entry (backend -> client), 128 bytes. res >= 0 success, < 0 an
@@ -200,6 +228,7 @@ struct vdvk_cqe {
 			vdvk_u64 bytes;
 			vdvk_u64 reserved[2];
 		} grant;
+		struct vdvk_pin_req pin; /* VDVK_CQE_F_PIN */
 	} u;
 	struct vdvk_msg msg;
 };
@@ -225,7 +254,10 @@ struct vdvk_ring_hdr {
 	/* Guest rings only: host pid of the UML kernel process, written by the
 	 * guest driver at attach so the backend can watch it die. Untrusted. */
 	vdvk_s32 client_host_pid;
-	vdvk_u32 reserved0[12];
+	/* Guest rings only: VDVK_CF_* the guest driver supports, written with
+	 * client_host_pid. Untrusted. */
+	vdvk_u32 client_features;
+	vdvk_u32 reserved0[11];
 
 	/* offset 128 */ vdvk_u32 sq_head;  /* written by the backend (consumer) */
 	vdvk_u32 pad_sq_head[15];
@@ -378,6 +410,8 @@ VDVK_STATIC_ASSERT(sizeof(struct vdvk_cqe) == 128, "cqe is 128 bytes");
 VDVK_STATIC_ASSERT(VDVK_OFFSETOF(struct vdvk_cqe, msg) == 64, "cqe msg offset");
 VDVK_STATIC_ASSERT(sizeof(struct vdvk_ring_hdr) == VDVK_RING_HDR_SIZE, "hdr is one page");
 VDVK_STATIC_ASSERT(VDVK_OFFSETOF(struct vdvk_ring_hdr, client_host_pid) == 76, "client_host_pid offset");
+VDVK_STATIC_ASSERT(VDVK_OFFSETOF(struct vdvk_ring_hdr, client_features) == 80, "client_features offset");
+VDVK_STATIC_ASSERT(sizeof(struct vdvk_pin_req) == 48, "pin_req size");
 VDVK_STATIC_ASSERT(VDVK_OFFSETOF(struct vdvk_ring_hdr, sq_head) == 128, "sq_head offset");
 VDVK_STATIC_ASSERT(VDVK_OFFSETOF(struct vdvk_ring_hdr, sq_tail) == 192, "sq_tail offset");
 VDVK_STATIC_ASSERT(VDVK_OFFSETOF(struct vdvk_ring_hdr, cq_head) == 256, "cq_head offset");

@@ -126,7 +126,12 @@ void Backend::RunDeferred() {
       }
       case Deferred::kGuestCopy:
       case Deferred::kFail: {
-        int32_t r = d.kind == Deferred::kFail ? d.result : RunGuestCopy(d);
+        int32_t r = d.result;
+        // After waiting for pins the caller may have given up (signal,
+        // death): then nobody expects the bytes, and none are moved.
+        if (d.kind == Deferred::kGuestCopy)
+          r = !d.after_pins || pending_.count(d.grant.id) ? RunGuestCopy(d) : EDVSINTR;
+        ReleasePins(d.unpin);
         in_engine_ = true;
         engine_->VcopyDone(d.grant.id, r, Now());
         in_engine_ = false;

@@ -110,12 +110,21 @@ class Backend final : public EngineSink, public nodes::LinkIn {
     VcopyGrant grant;
     PhysLists phys;        // guest VCOPY: the caller's pinned pages (validated)
   };
+  // A guest's pin of one range (guest_pin.cc), released by an UNPIN CQE.
+  struct PinHold {
+    uint32_t domain = 0;
+    uint64_t pin_id = 0;
+  };
   struct Deferred {
     enum Kind { kBounce, kExited, kDetach, kGuestCopy, kFail } kind;
     VcopyGrant grant;       // kBounce, kGuestCopy, kFail
-    std::vector<vdvk_phys_extent> ext;  // kGuestCopy: the guest side's pages
-    bool guest_is_src = false;          // kGuestCopy
+    // kGuestCopy: the pages of each guest side (empty for a host side).
+    std::vector<vdvk_phys_extent> src_ext, dst_ext;
     int32_t result = 0;                 // kFail: VcopyDone with this code
+    // kGuestCopy/kFail after peer pins: released once the copy is over; the
+    // copy is skipped if the caller stopped waiting meanwhile.
+    std::vector<PinHold> unpin;
+    bool after_pins = false;
     ProcKey who;            // kExited
     uint64_t attach_id = 0; // kDetach
     uint32_t reason = 0;    // kDetach
@@ -178,6 +187,31 @@ class Backend final : public EngineSink, public nodes::LinkIn {
   int32_t PrepareGuestVcopy(Attachment* a, const vdvk_sqe& sqe, PhysLists* out);
   void PlanGuestVcopy(const VcopyGrant& g, const Pending* p);
   int32_t RunGuestCopy(const Deferred& d);
+  GuestMemory* MemoryOf(uint32_t domain);
+
+  // Peer pins (guest_pin.cc): a vcopy party inside a guest that is not the
+  // caller is pinned by its guest kernel on request (VDVK_CQE_F_PIN).
+  struct PinJob {
+    VcopyGrant grant;
+    std::vector<vdvk_phys_extent> src_ext, dst_ext;  // a guest caller's side comes filled
+    int waiting = 0;         // PIN_DONEs still to come
+    int32_t result = 0;      // the first failure
+    std::vector<PinHold> held;
+  };
+  struct PinWait {
+    uint32_t domain = 0;
+    RequestId job = 0;
+    bool src_side = false;
+    uint64_t bytes = 0;
+  };
+  // Asks domain's guest to pin one side of job g; 0, or why it cannot be asked.
+  int32_t RequestPin(const VcopyGrant& g, bool src_side);
+  void HandlePinDone(Attachment* a, const vdvk_sqe& sqe);
+  // One pin answered (extents, or result < 0 and no pages held).
+  void PinAnswered(uint64_t pin_id, int32_t result, std::vector<vdvk_phys_extent> ext);
+  // The guest of `domain` is gone: its outstanding pins fail.
+  void FailPinsOf(uint32_t domain);
+  void ReleasePins(const std::vector<PinHold>& holds);
 
   BackendConfig cfg_;
   std::string node_name_;
@@ -196,6 +230,9 @@ class Backend final : public EngineSink, public nodes::LinkIn {
   std::map<uint32_t, std::unique_ptr<GuestRing>> guests_;
   std::unordered_map<RequestId, Pending> pending_;
   std::deque<Deferred> deferred_;
+  std::unordered_map<RequestId, PinJob> pin_jobs_;  // by the vcopy's request id
+  std::unordered_map<uint64_t, PinWait> pin_waits_;  // by pin id
+  uint64_t next_pin_id_ = 1;
   TransportCounters ctr_;
   ev_io listen_w_;
   ev_timer timer_w_;

@@ -156,4 +156,36 @@ int32_t CopyGuestHost(const GuestMemory& mem, const std::vector<vdvk_phys_extent
   return done == bytes ? 0 : EDVSFAULT;
 }
 
+namespace {
+
+bool ExtentInside(const vdvk_phys_extent& e, const GuestMemory& mem) {
+  return e.addr < mem.size() && e.len <= mem.size() - e.addr;
+}
+
+}  // namespace
+
+int32_t CopyGuestGuest(const GuestMemory& src_mem, const std::vector<vdvk_phys_extent>& src,
+                       const GuestMemory& dst_mem, const std::vector<vdvk_phys_extent>& dst,
+                       uint64_t bytes) {
+  if (!src_mem.mapped() || !dst_mem.mapped()) return EDVSNOSYS;
+  // Walk both lists at once; each step copies the overlap of the current
+  // source and destination extents.
+  size_t si = 0, di = 0;
+  uint64_t s_off = 0, d_off = 0, done = 0;
+  while (done < bytes) {
+    if (si == src.size() || di == dst.size()) return EDVSFAULT;
+    const vdvk_phys_extent& se = src[si];
+    const vdvk_phys_extent& de = dst[di];
+    if (!ExtentInside(se, src_mem) || !ExtentInside(de, dst_mem)) return EDVSFAULT;
+    uint64_t n = std::min({se.len - s_off, de.len - d_off, bytes - done});
+    std::memcpy(dst_mem.base() + de.addr + d_off, src_mem.base() + se.addr + s_off, n);
+    done += n;
+    s_off += n;
+    d_off += n;
+    if (s_off == se.len) ++si, s_off = 0;
+    if (d_off == de.len) ++di, d_off = 0;
+  }
+  return 0;
+}
+
 }  // namespace vdvk::rings

@@ -63,4 +63,12 @@ bool ParsePhysLists(const uint8_t* buf, uint32_t len, uint64_t bytes, uint64_t m
 int32_t CopyGuestHost(const GuestMemory& mem, const std::vector<vdvk_phys_extent>& ext,
                       bool guest_is_src, pid_t host_pid, uint64_t host_addr, uint64_t bytes);
 
+// Copies `bytes` from the src guest's extents to the dst guest's (the two may
+// be one guest): a memcpy per overlap of the two lists, no syscall. Returns 0,
+// or EDVSFAULT for an extent outside its memory or lists not summing to bytes,
+// or EDVSNOSYS when a memory is not mapped.
+int32_t CopyGuestGuest(const GuestMemory& src_mem, const std::vector<vdvk_phys_extent>& src,
+                       const GuestMemory& dst_mem, const std::vector<vdvk_phys_extent>& dst,
+                       uint64_t bytes);
+
 }  // namespace vdvk::rings

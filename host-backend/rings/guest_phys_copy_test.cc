@@ -88,6 +88,33 @@ TEST_F(GuestCopy, BadHostAddressIsFault) {
   EXPECT_EQ(CopyGuestHost(mem, ext, false, getpid(), 16, 4096), EDVSFAULT);
 }
 
+TEST_F(GuestCopy, GuestToGuestAcrossMisalignedExtents) {
+  // Source: pages 2 then 0 (unaligned start); destination: page 9 + 5 + 7,
+  // split at other offsets, so every overlap case of the walk is taken.
+  std::vector<vdvk_phys_extent> src{{2 * 4096 + 10, 4086}, {0, 914}};
+  std::vector<vdvk_phys_extent> dst{{9 * 4096, 1000}, {5 * 4096 + 7, 3000}, {7 * 4096, 1000}};
+  uint8_t* m = mem.base();
+  for (int i = 0; i < 4086; ++i) m[2 * 4096 + 10 + i] = static_cast<uint8_t>(i * 13 + 5);
+  for (int i = 0; i < 914; ++i) m[i] = static_cast<uint8_t>((4086 + i) * 13 + 5);
+  ASSERT_EQ(CopyGuestGuest(mem, src, mem, dst, 5000), 0);
+  std::vector<uint8_t> got;
+  got.insert(got.end(), m + 9 * 4096, m + 9 * 4096 + 1000);
+  got.insert(got.end(), m + 5 * 4096 + 7, m + 5 * 4096 + 7 + 3000);
+  got.insert(got.end(), m + 7 * 4096, m + 7 * 4096 + 1000);
+  for (int i = 0; i < 5000; ++i)
+    ASSERT_EQ(got[i], static_cast<uint8_t>(i * 13 + 5)) << "byte " << i;
+}
+
+TEST_F(GuestCopy, GuestToGuestRejectsShortAndOutsideLists) {
+  std::vector<vdvk_phys_extent> a{{0, 4096}}, b{{4096, 4096}};
+  std::vector<vdvk_phys_extent> outside{{mem.size() - 100, 4096}};
+  EXPECT_EQ(CopyGuestGuest(mem, a, mem, b, 4097), EDVSFAULT);  // lists too short
+  EXPECT_EQ(CopyGuestGuest(mem, outside, mem, b, 4096), EDVSFAULT);
+  EXPECT_EQ(CopyGuestGuest(mem, a, mem, outside, 4096), EDVSFAULT);
+  GuestMemory unmapped;
+  EXPECT_EQ(CopyGuestGuest(unmapped, a, mem, b, 4096), EDVSNOSYS);
+}
+
 TEST(GuestMemoryMap, RefusesNonRegularFiles) {
   GuestMemory m;
   std::string err;

@@ -214,6 +214,7 @@ void Backend::GuestDetachNow(std::unique_ptr<Attachment> a, const char* why) {
     g->attach_id = 0;
   }
   a.reset();  // completions for it are dropped from here on
+  FailPinsOf(domain);
   WithEngine([&] {
     engine_->DomainGone(domain, Now());
     for (RequestId rid : mine) engine_->Cancel(rid, Now());
@@ -251,34 +252,66 @@ void Backend::PlanGuestVcopy(const VcopyGrant& g, const Pending* p) {
   Deferred d{};
   d.kind = Deferred::kFail;
   d.grant = g;
-  d.result = EDVSNOSYS;
-  const bool caller_src = g.caller == g.src, caller_dst = g.caller == g.dst;
-  const ProcKey& peer = caller_src ? g.dst : g.src;
-  // Supported: a guest caller that is one party, the other a host process.
-  // Guest <-> guest (the peer's pages are not pinned) and third-party copies
-  // stay EDVSNOSYS.
-  if (p && (caller_src != caller_dst) && peer.domain == 0) {
-    const auto& ext = caller_src ? p->phys.src : p->phys.dst;
-    if (g.bytes == 0) {
-      d.result = 0;
-    } else if (ext.empty()) {
-      d.result = EDVSFAULT;  // the guest kernel could not pin the caller's range
+  if (g.bytes == 0) {
+    deferred_.push_back(std::move(d));  // result 0: nothing to move
+    return;
+  }
+  // Each side is a host process (process_vm_*), the guest caller's own pages
+  // (pinned and listed in its VCOPY), or a guest process that is not the
+  // caller: its guest kernel pins it on request (guest_pin.cc).
+  std::vector<vdvk_phys_extent> ext[2];
+  bool ask[2] = {false, false};
+  for (int side = 0; side < 2; ++side) {
+    const ProcKey& who = side == 0 ? g.src : g.dst;
+    if (who.domain == 0) continue;
+    if (p != nullptr && who == g.caller) {
+      ext[side] = side == 0 ? p->phys.src : p->phys.dst;
+      if (ext[side].empty()) {
+        d.result = EDVSFAULT;  // the guest kernel could not pin the caller's range
+        deferred_.push_back(std::move(d));
+        return;
+      }
     } else {
-      d.kind = Deferred::kGuestCopy;
-      d.ext = ext;
-      d.guest_is_src = caller_src;
+      ask[side] = true;
     }
   }
+  if (!ask[0] && !ask[1]) {
+    d.kind = Deferred::kGuestCopy;
+    d.src_ext = std::move(ext[0]);
+    d.dst_ext = std::move(ext[1]);
+    deferred_.push_back(std::move(d));
+    return;
+  }
+  PinJob& job = pin_jobs_[g.id];
+  job.grant = g;
+  job.src_ext = std::move(ext[0]);
+  job.dst_ext = std::move(ext[1]);
+  for (int side = 0; side < 2; ++side) {
+    if (!ask[side]) continue;
+    int32_t r = RequestPin(g, side == 0);
+    if (r != 0 && job.result == 0) job.result = r;
+  }
+  if (job.waiting > 0) return;  // PinAnswered finishes it
+  d.result = job.result;
+  pin_jobs_.erase(g.id);
   deferred_.push_back(std::move(d));
 }
 
 int32_t Backend::RunGuestCopy(const Deferred& d) {
   const VcopyGrant& g = d.grant;
-  auto it = guests_.find(g.caller.domain);
-  if (it == guests_.end() || !it->second->mem.mapped()) return d.guest_is_src ? EDVSSRCDIED : EDVSDSTDIED;
-  const ProcKey& host = d.guest_is_src ? g.dst : g.src;
-  const uint64_t host_addr = d.guest_is_src ? g.dst_addr : g.src_addr;
-  int32_t r = CopyGuestHost(it->second->mem, d.ext, d.guest_is_src, host.pid, host_addr, g.bytes);
+  GuestMemory* sm = g.src.domain != 0 ? MemoryOf(g.src.domain) : nullptr;
+  GuestMemory* dm = g.dst.domain != 0 ? MemoryOf(g.dst.domain) : nullptr;
+  if (g.src.domain != 0 && (sm == nullptr || !sm->mapped())) return EDVSSRCDIED;
+  if (g.dst.domain != 0 && (dm == nullptr || !dm->mapped())) return EDVSDSTDIED;
+  int32_t r;
+  if (sm != nullptr && dm != nullptr)
+    r = CopyGuestGuest(*sm, d.src_ext, *dm, d.dst_ext, g.bytes);
+  else if (sm != nullptr)
+    r = CopyGuestHost(*sm, d.src_ext, true, g.dst.pid, g.dst_addr, g.bytes);
+  else if (dm != nullptr)
+    r = CopyGuestHost(*dm, d.dst_ext, false, g.src.pid, g.src_addr, g.bytes);
+  else
+    return EDVSNOSYS;  // host-only vcopies never come here (StartVcopy)
   if (r == 0) ctr_.vcopy_zero_copy_bytes += g.bytes;
   return r;
 }

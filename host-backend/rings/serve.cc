@@ -143,6 +143,11 @@ bool Backend::HandleSqe(Attachment* a, const vdvk_sqe& sqe) {
     HandleProcExit(a, sqe);
     return Find(id) != nullptr;
   }
+  if (a->domain != 0 && sqe.opcode == VDVK_OP_PIN_DONE) {
+    uint64_t id = a->id;
+    HandlePinDone(a, sqe);
+    return Find(id) != nullptr;
+  }
   SqeVerdict v = CheckSqe(sqe, a->ring->geometry());
   if (v.dead_reason != VDVK_DEAD_NONE) {
     DetachNow(a->id, v.dead_reason, "");

@@ -63,6 +63,10 @@ class SharedRing {
   }
   void MarkDead(uint32_t reason);
   // Guest rings: the host pid the guest driver claims (untrusted).
+  uint32_t LoadClientFeatures() const {
+    return std::atomic_ref<uint32_t>(const_cast<uint32_t&>(shm_hdr_->client_features))
+        .load(std::memory_order_relaxed);
+  }
   int32_t LoadClientHostPid() const {
     return std::atomic_ref<int32_t>(const_cast<int32_t&>(shm_hdr_->client_host_pid))
         .load(std::memory_order_relaxed);

@@ -235,7 +235,8 @@ TEST_F(GuestRingTest, HostClientSendingProcExitIsDropped) {
   ExpectDropped(bad, VDVK_DEAD_BAD_OPCODE, good);
 }
 
-TEST_F(GuestRingTest, GuestCannotVcopyYet) {
+TEST_F(GuestRingTest, GuestVcopyWithoutMemoryIsNoSys) {
+  // Claimed by a process with no UML memory file: nothing to copy through.
   StartWithGuestRing();
   FakeGuest g;
   ASSERT_TRUE(g.Open(ring_));
@@ -249,6 +250,150 @@ TEST_F(GuestRingTest, GuestCannotVcopyYet) {
   auto c = g.Call(s);
   ASSERT_TRUE(c);
   EXPECT_EQ(c->res, EDVSNOSYS);
+}
+
+// Peer pins: a host process copies into guest process 300, blocked in a
+// receive. The test process plays the UML kernel, so it must hold a "memory
+// file" the way UML does (an unlinked "#..." file); the backend maps it and
+// the fake guest answers PIN requests with extents inside it.
+class GuestPinTest : public GuestRingTest {
+ protected:
+  static constexpr uint64_t kMem = 256 * 1024;
+  void SetUp() override {
+    GuestRingTest::SetUp();
+    const std::string path = dir_ + "/#physmem";
+    mem_fd_ = open(path.c_str(), O_RDWR | O_CREAT | O_EXCL, 0600);
+    ASSERT_GE(mem_fd_, 0);
+    ASSERT_EQ(ftruncate(mem_fd_, kMem), 0);
+    unlink(path.c_str());
+    void* p = mmap(nullptr, kMem, PROT_READ | PROT_WRITE, MAP_SHARED, mem_fd_, 0);
+    ASSERT_NE(p, MAP_FAILED);
+    mem_ = static_cast<uint8_t*>(p);
+    StartWithGuestRing();
+    ASSERT_TRUE(g_.Open(ring_));
+    g_.Claim(getpid());
+  }
+  void TearDown() override {
+    if (mem_) munmap(mem_, kMem);
+    if (mem_fd_ >= 0) close(mem_fd_);
+    GuestRingTest::TearDown();
+  }
+  // Guest 300 bound to 20 (a system slot: it may receive) and blocked in receive; host bound to 10.
+  void Setup(bool peer_pin_feature) {
+    if (peer_pin_feature)
+      std::atomic_ref<uint32_t>(g_.hdr()->client_features).store(VDVK_CF_PEER_PIN);
+    ASSERT_EQ(g_.Bind(300, 20), 20);
+    vdvk_sqe r = MakeSqe(VDVK_OP_RECEIVE, 77);
+    r.arg[0] = ANY;
+    r.caller_pid = 300;
+    r.caller_tid = 300;
+    g_.Submit(r);
+    ASSERT_EQ(host_.Attach(sock_), 0);
+    ASSERT_EQ(Bind(host_, SELF_BIND, 0, 0, 10), 10);
+    ASSERT_TRUE(Eventually([&] {
+      auto pi = ProcInfo(host_, 0, 20);
+      return pi && (pi->rts_flags & RECEIVING);
+    }));
+  }
+  // The host vcopies n bytes of src to guest address 0x10000 of process 300.
+  void HostVcopyToGuest(const uint8_t* src, uint32_t n) {
+    vdvk_sqe s = MakeSqe(VDVK_OP_VCOPY, host_.NextTag());
+    s.arg[0] = SELF;
+    s.arg[1] = 20;
+    s.arg[2] = static_cast<int32_t>(n);
+    s.u.arg64[0] = reinterpret_cast<uint64_t>(src);
+    s.u.arg64[1] = 0x10000;
+    host_.Submit(s);
+  }
+  // Answers a PIN request with `ext` (or with `result` and no pages).
+  void PinDone(uint64_t pin_id, int32_t result, std::vector<vdvk_phys_extent> ext) {
+    vdvk_sqe d = MakeSqe(VDVK_OP_PIN_DONE, 5000 + pin_id);
+    d.u.arg64[0] = pin_id;
+    d.arg[0] = result;
+    if (result == 0) {
+      vdvk_phys_list h{static_cast<uint32_t>(ext.size()), 0, 0};
+      std::memcpy(g_.buf(3), &h, sizeof(h));
+      std::memcpy(g_.buf(3) + sizeof(h), ext.data(), ext.size() * sizeof(ext[0]));
+      d.buf_index = 3;
+      d.buf_len = static_cast<uint32_t>(sizeof(h) + ext.size() * sizeof(ext[0]));
+    }
+    g_.Submit(d);
+  }
+  int mem_fd_ = -1;
+  uint8_t* mem_ = nullptr;
+  FakeGuest g_;
+  RawClient host_;
+};
+
+TEST_F(GuestPinTest, HostCallerCopiesIntoPinnedGuestPages) {
+  Setup(true);
+  std::vector<uint8_t> src(5000);
+  for (size_t i = 0; i < src.size(); ++i) src[i] = static_cast<uint8_t>(i * 31 + 7);
+  HostVcopyToGuest(src.data(), 5000);
+  auto pin = g_.WaitCqe();
+  ASSERT_TRUE(pin);
+  ASSERT_EQ(pin->flags, VDVK_CQE_F_PIN);
+  EXPECT_EQ(pin->u.pin.tgid, 300);
+  EXPECT_EQ(pin->u.pin.write, 1u);
+  EXPECT_EQ(pin->u.pin.addr, 0x10000u);
+  EXPECT_EQ(pin->u.pin.bytes, 5000u);
+  // The "guest pages": page 3 (from offset 100) then page 1.
+  PinDone(pin->tag, 0, {{3 * 4096 + 100, 3996}, {4096, 1004}});
+  auto done = host_.WaitCqe();
+  ASSERT_TRUE(done);
+  EXPECT_EQ(done->res, 0);
+  EXPECT_EQ(0, std::memcmp(mem_ + 3 * 4096 + 100, src.data(), 3996));
+  EXPECT_EQ(0, std::memcmp(mem_ + 4096, src.data() + 3996, 1004));
+  auto unpin = g_.WaitCqe();
+  ASSERT_TRUE(unpin);
+  EXPECT_EQ(unpin->flags, VDVK_CQE_F_UNPIN);
+  EXPECT_EQ(unpin->tag, pin->tag);
+}
+
+TEST_F(GuestPinTest, GuestPinErrorIsTheVcopyResult) {
+  Setup(true);
+  uint8_t src[64] = {1};
+  HostVcopyToGuest(src, sizeof(src));
+  auto pin = g_.WaitCqe();
+  ASSERT_TRUE(pin && pin->flags == VDVK_CQE_F_PIN);
+  PinDone(pin->tag, EDVSFAULT, {});
+  auto done = host_.WaitCqe();
+  ASSERT_TRUE(done);
+  EXPECT_EQ(done->res, EDVSFAULT);
+  EXPECT_FALSE(g_.WaitCqe(300)) << "no UNPIN for a pin that failed";
+}
+
+TEST_F(GuestPinTest, DriverWithoutPeerPinsGetsNoRequest) {
+  Setup(false);
+  uint8_t src[64] = {1};
+  HostVcopyToGuest(src, sizeof(src));
+  auto done = host_.WaitCqe();
+  ASSERT_TRUE(done);
+  EXPECT_EQ(done->res, EDVSNOSYS);
+  EXPECT_FALSE(g_.WaitCqe(300));
+}
+
+TEST_F(GuestPinTest, PinListOutsideGuestMemoryDropsGuestAndFailsVcopy) {
+  Setup(true);
+  uint8_t src[64] = {1};
+  HostVcopyToGuest(src, sizeof(src));
+  auto pin = g_.WaitCqe();
+  ASSERT_TRUE(pin && pin->flags == VDVK_CQE_F_PIN);
+  PinDone(pin->tag, 0, {{kMem - 10, 64}});
+  auto done = host_.WaitCqe();
+  ASSERT_TRUE(done);
+  EXPECT_EQ(done->res, EDVSDSTDIED);
+  EXPECT_TRUE(Eventually([&] { return g_.hdr()->state == VDVK_STATE_DEAD; }));
+  EXPECT_EQ(g_.hdr()->dead_reason, VDVK_DEAD_BAD_FIELD);
+  EXPECT_EQ(DvsInfo(host_), kNode);  // the backend serves on
+}
+
+TEST_F(GuestPinTest, PinDoneNobodyAskedForDropsGuest) {
+  Setup(true);
+  PinDone(12345, 0, {{0, 64}});
+  EXPECT_TRUE(Eventually([&] { return g_.hdr()->state == VDVK_STATE_DEAD; }));
+  EXPECT_EQ(g_.hdr()->dead_reason, VDVK_DEAD_BAD_TAG);
+  EXPECT_EQ(DvsInfo(host_), kNode);
 }
 
 }  // namespace

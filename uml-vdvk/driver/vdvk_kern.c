@@ -29,6 +29,9 @@
 #include <linux/slab.h>
 #include <linux/spinlock.h>
 #include <linux/wait.h>
+#include <linux/workqueue.h>
+#include <linux/sched/mm.h>
+#include <linux/sched/task.h>
 #include <linux/delay.h>
 #include <linux/init.h>
 #include <linux/kernel.h>
@@ -57,11 +60,17 @@
 #define VDVK_EDVSINVAL (-22)
 #define VDVK_EDVSNOSYS (-38)
 #define VDVK_EDVSNOTCONN (-64)
+#define VDVK_EDVSFAULT (-14)
+#define VDVK_EDVSNOMEM (-12)
+#define VDVK_EDVSSRCDIED (-108)
+#define VDVK_EDVSDSTDIED (-109)
 
 /* How long a cancelled call may take to deliver its final completion. */
 #define VDVK_CANCEL_WAIT (10 * HZ)
 /* Re-check the CQ this often while waiting: a lost SIGIO costs latency, not a hang. */
 #define VDVK_POLL_WAIT (HZ / 10)
+/* Ring buffers only peer pins may take (see vdvk_reserve). */
+#define VDVK_PIN_BUFS 4
 
 struct vdvk_req {
 	struct list_head node;	/* on vdvk_dev.inflight while the backend has it */
@@ -109,6 +118,7 @@ struct vdvk_dev {
 	bool broken;		/* ring corrupt or DEAD: every call fails EDVSNOTCONN */
 	struct list_head inflight;
 	DECLARE_BITMAP(bufs_busy, VDVK_MAX_BUFS);
+	struct list_head pins;	/* peer pins the backend has not released yet */
 	wait_queue_head_t space_wq;	/* a buffer or an in-flight slot was freed */
 	unsigned long rejects;	/* hostile CQ input seen */
 };
@@ -229,6 +239,8 @@ static void vdvk_break_locked(struct vdvk_dev *dev, const char *why)
 	wake_up_all(&dev->space_wq);
 }
 
+static void vdvk_peer_request_locked(struct vdvk_dev *dev, const struct vdvk_cqe *c);
+
 /*
  * Consumes completions; called with dev->lock held, from the IRQ handler and
  * from waiters that timed out. The CQ is written by another process: the
@@ -256,6 +268,10 @@ static void vdvk_reap_locked(struct vdvk_dev *dev)
 	while (dev->cq_head != tail) {
 		memcpy(&c, &dev->shm_cq[dev->cq_head & (dev->cq_entries - 1)], sizeof(c));
 		dev->cq_head++;
+		if (c.flags & (VDVK_CQE_F_PIN | VDVK_CQE_F_UNPIN)) {
+			vdvk_peer_request_locked(dev, &c);
+			continue;
+		}
 		list_for_each_entry(req, &dev->inflight, node) {
 			if (req->tag == c.tag)
 				goto found;
@@ -366,6 +382,9 @@ static int vdvk_reserve(struct vdvk_dev *dev, struct vdvk_req *req, bool need_bu
 {
 	/* Half the CQ: room is left for CANCELs, which complete no entry of their own. */
 	u32 max_inflight = dev->cq_entries / 2 ? dev->cq_entries / 2 : 1;
+	/* Calls leave a few buffers to peer pins (vdvk_pin_buf): a pin answers
+	 * another guest's vcopy, which may itself be waiting for one of ours. */
+	u32 max_buf = dev->nr_bufs > 2 * VDVK_PIN_BUFS ? dev->nr_bufs - VDVK_PIN_BUFS : dev->nr_bufs;
 	unsigned long flags;
 
 	for (;;) {
@@ -379,8 +398,8 @@ static int vdvk_reserve(struct vdvk_dev *dev, struct vdvk_req *req, bool need_bu
 				req->buf = -1;
 				break;
 			}
-			req->buf = find_first_zero_bit(dev->bufs_busy, dev->nr_bufs);
-			if (req->buf < dev->nr_bufs) {
+			req->buf = find_first_zero_bit(dev->bufs_busy, max_buf);
+			if (req->buf < max_buf) {
 				__set_bit(req->buf, dev->bufs_busy);
 				break;
 			}
@@ -466,11 +485,35 @@ static void vdvk_unpin(struct vdvk_pin *p)
  * address, a bad pointer) adds nothing: the backend then knows this side is
  * not the caller's, or answers EDVSFAULT if it should have been.
  */
+/* Appends the extents of p's pages (bytes from uaddr) at ext[*n], merging
+ * physically contiguous pages; ext has room for one per page. */
+static void vdvk_pages_to_extents(const struct vdvk_pin *p, u64 uaddr, u64 bytes,
+				  struct vdvk_phys_extent *ext, u32 *n)
+{
+	u64 left = bytes, off = uaddr & ~PAGE_MASK;
+	long i;
+
+	for (i = 0; i < p->nr; i++) {
+		u64 len = min_t(u64, PAGE_SIZE - off, left);
+		u64 phys = page_to_phys(p->pages[i]) + off;
+
+		if (*n > 0 && ext[*n - 1].addr + ext[*n - 1].len == phys) {
+			ext[*n - 1].len += len;
+		} else {
+			ext[*n].addr = phys;
+			ext[*n].len = len;
+			(*n)++;
+		}
+		left -= len;
+		off = 0;
+	}
+}
+
 static void vdvk_pin_side(u64 uaddr, u64 bytes, bool write, struct vdvk_pin *p,
 			  struct vdvk_phys_extent *ext, u32 max_ext, u32 *n)
 {
-	u64 first, last, left, off;
-	long i, got;
+	u64 first, last;
+	long got;
 
 	p->pages = NULL;
 	p->nr = 0;
@@ -493,22 +536,7 @@ static void vdvk_pin_side(u64 uaddr, u64 bytes, bool write, struct vdvk_pin *p,
 		vdvk_unpin(p);
 		return;
 	}
-	left = bytes;
-	off = uaddr & ~PAGE_MASK;
-	for (i = 0; i < p->nr; i++) {
-		u64 len = min_t(u64, PAGE_SIZE - off, left);
-		u64 phys = page_to_phys(p->pages[i]) + off;
-
-		if (*n > 0 && ext[*n - 1].addr + ext[*n - 1].len == phys) {
-			ext[*n - 1].len += len;
-		} else {
-			ext[*n].addr = phys;
-			ext[*n].len = len;
-			(*n)++;
-		}
-		left -= len;
-		off = 0;
-	}
+	vdvk_pages_to_extents(p, uaddr, bytes, ext, n);
 }
 
 /*
@@ -534,6 +562,187 @@ static long vdvk_vcopy_list(struct vdvk_dev *dev, const struct vdvk_sqe *sqe, u8
 	vdvk_pin_side(sqe->u.arg64[1], bytes, true, dst, ext + h.nr_src, max_ext, &h.nr_dst);
 	memcpy(buf, &h, sizeof(h));
 	return sizeof(h) + (long)(h.nr_src + h.nr_dst) * sizeof(*ext);
+}
+
+/* ---- peer pins: pages of a blocked process, for another's vcopy ------ */
+
+/*
+ * A vcopy whose party in this guest is not the caller (it sleeps in a
+ * receive or sendrec here while another guest or a host process copies to or
+ * from it): the backend cannot walk our page tables, so it asks us
+ * (VDVK_CQE_F_PIN) and we pin the range from a workqueue, where sleeping in
+ * the GUP code is allowed. The pages stay pinned, and the ring buffer that
+ * names them stays ours, until the backend's VDVK_CQE_F_UNPIN.
+ */
+struct vdvk_peer_pin {
+	struct list_head node;	/* on dev->pins from PIN_DONE until UNPIN */
+	struct work_struct work;
+	struct vdvk_dev *dev;
+	u64 id;			/* the backend's pin id (the CQE's tag) */
+	struct vdvk_pin_req req;	/* copied out of the CQE */
+	struct vdvk_pin pin;
+	int buf;		/* ring buffer holding the extents, -1 none */
+};
+
+/* Waits for any free ring buffer (pins may use the reserved ones). */
+static int vdvk_pin_buf(struct vdvk_dev *dev)
+{
+	unsigned long flags;
+	int b;
+
+	for (;;) {
+		spin_lock_irqsave(&dev->lock, flags);
+		if (dev->broken) {
+			spin_unlock_irqrestore(&dev->lock, flags);
+			return -1;
+		}
+		b = find_first_zero_bit(dev->bufs_busy, dev->nr_bufs);
+		if (b < dev->nr_bufs) {
+			__set_bit(b, dev->bufs_busy);
+			spin_unlock_irqrestore(&dev->lock, flags);
+			return b;
+		}
+		spin_unlock_irqrestore(&dev->lock, flags);
+		msleep(1);	/* pins release theirs within one copy */
+	}
+}
+
+static void vdvk_put_buf(struct vdvk_dev *dev, int b)
+{
+	unsigned long flags;
+
+	if (b < 0)
+		return;
+	spin_lock_irqsave(&dev->lock, flags);
+	__clear_bit(b, dev->bufs_busy);
+	spin_unlock_irqrestore(&dev->lock, flags);
+}
+
+/* Pins pp->req's range of its process and writes the phys list into a ring
+ * buffer. Returns the list's length or a negative EDVS* code. */
+static long vdvk_pin_remote(struct vdvk_dev *dev, struct vdvk_peer_pin *pp)
+{
+	const struct vdvk_pin_req *r = &pp->req;
+	s32 died = r->write ? VDVK_EDVSDSTDIED : VDVK_EDVSSRCDIED;
+	u32 max_ext = (dev->buf_size - sizeof(struct vdvk_phys_list)) /
+		      sizeof(struct vdvk_phys_extent);
+	struct vdvk_phys_list h = {0};
+	struct task_struct *task;
+	struct mm_struct *mm;
+	u64 first, last;
+	long got;
+	u8 *buf;
+
+	/* Everything in the request came from the ring: check it all. */
+	if (r->tgid <= 0 || r->write > 1 || r->bytes == 0 || r->addr + r->bytes < r->addr ||
+	    r->addr + r->bytes > TASK_SIZE)
+		return VDVK_EDVSINVAL;
+	first = r->addr >> PAGE_SHIFT;
+	last = (r->addr + r->bytes - 1) >> PAGE_SHIFT;
+	if (last - first + 1 > max_ext)
+		return VDVK_EDVS2BIG;
+	task = find_get_task_by_vpid(r->tgid);
+	if (!task)
+		return died;
+	mm = get_task_mm(task);
+	put_task_struct(task);
+	if (!mm)
+		return died;
+	pp->pin.write = r->write;
+	pp->pin.pages = kvmalloc_array(last - first + 1, sizeof(*pp->pin.pages), GFP_KERNEL);
+	if (!pp->pin.pages) {
+		mmput(mm);
+		return VDVK_EDVSNOMEM;
+	}
+	mmap_read_lock(mm);
+	got = pin_user_pages_remote(mm, r->addr & PAGE_MASK, last - first + 1,
+				    r->write ? FOLL_WRITE : 0, pp->pin.pages, NULL, NULL);
+	mmap_read_unlock(mm);
+	mmput(mm);
+	if (got > 0)
+		pp->pin.nr = got;
+	if (got != (long)(last - first + 1)) {
+		vdvk_unpin(&pp->pin);
+		return VDVK_EDVSFAULT;
+	}
+	pp->buf = vdvk_pin_buf(dev);
+	if (pp->buf < 0) {
+		vdvk_unpin(&pp->pin);
+		return VDVK_EDVSNOTCONN;
+	}
+	buf = dev->shm_bufs + (u64)pp->buf * dev->buf_size;
+	vdvk_pages_to_extents(&pp->pin, r->addr, r->bytes,
+			      (struct vdvk_phys_extent *)(buf + sizeof(h)), &h.nr_src);
+	memcpy(buf, &h, sizeof(h));
+	return sizeof(h) + (long)h.nr_src * sizeof(struct vdvk_phys_extent);
+}
+
+static void vdvk_pin_work(struct work_struct *w)
+{
+	struct vdvk_peer_pin *pp = container_of(w, struct vdvk_peer_pin, work);
+	struct vdvk_dev *dev = pp->dev;
+	struct vdvk_sqe sqe;
+	unsigned long flags;
+	long n = vdvk_pin_remote(dev, pp);
+
+	memset(&sqe, 0, sizeof(sqe));
+	sqe.opcode = VDVK_OP_PIN_DONE;
+	sqe.u.arg64[0] = pp->id;
+	if (n < 0) {
+		sqe.arg[0] = (s32)n;
+	} else {
+		sqe.buf_index = pp->buf;
+		sqe.buf_len = n;
+		/* Listed before the answer goes out: UNPIN may follow at once. */
+		spin_lock_irqsave(&dev->lock, flags);
+		list_add_tail(&pp->node, &dev->pins);
+		spin_unlock_irqrestore(&dev->lock, flags);
+	}
+	vdvk_submit_oneway(dev, &sqe);
+	if (n < 0)
+		kfree(pp);
+}
+
+static void vdvk_unpin_work(struct work_struct *w)
+{
+	struct vdvk_peer_pin *pp = container_of(w, struct vdvk_peer_pin, work);
+
+	vdvk_unpin(&pp->pin);
+	vdvk_put_buf(pp->dev, pp->buf);
+	kfree(pp);
+}
+
+/* A PIN or UNPIN request found in the CQ; dev->lock held (IRQ context). */
+static void vdvk_peer_request_locked(struct vdvk_dev *dev, const struct vdvk_cqe *c)
+{
+	struct vdvk_peer_pin *pp;
+
+	if (c->flags & VDVK_CQE_F_UNPIN) {
+		list_for_each_entry(pp, &dev->pins, node) {
+			if (pp->id == c->tag) {
+				list_del_init(&pp->node);
+				INIT_WORK(&pp->work, vdvk_unpin_work);
+				schedule_work(&pp->work);
+				return;
+			}
+		}
+		dev->rejects++;	/* not ours, or released twice */
+		return;
+	}
+	pp = kzalloc(sizeof(*pp), GFP_ATOMIC);
+	if (!pp) {
+		/* Unanswered: the vcopy waiting for it ends when its caller gives up. */
+		dev->rejects++;
+		pr_warn_ratelimited("%s: no memory for a peer pin\n", dev->name);
+		return;
+	}
+	INIT_LIST_HEAD(&pp->node);
+	pp->dev = dev;
+	pp->id = c->tag;
+	pp->req = c->u.pin;
+	pp->buf = -1;
+	INIT_WORK(&pp->work, vdvk_pin_work);
+	schedule_work(&pp->work);
 }
 
 static long vdvk_call(struct vdvk_dev *dev, struct vdvk_file *vf, void __user *uarg)
@@ -872,6 +1081,7 @@ static int __init vdvk_attach(struct vdvk_dev *dev)
 	}
 	spin_lock_init(&dev->lock);
 	INIT_LIST_HEAD(&dev->inflight);
+	INIT_LIST_HEAD(&dev->pins);
 	init_waitqueue_head(&dev->space_wq);
 	dev->next_tag = 1;
 
@@ -907,6 +1117,8 @@ static int __init vdvk_attach(struct vdvk_dev *dev)
 			goto err_close_doorbells;
 		}
 	}
+	/* Read by the backend only once we are its client (after the claim). */
+	WRITE_ONCE(dev->shm_hdr->client_features, VDVK_CF_PEER_PIN);
 	/* Always "sleeping": every completion rings PATH.wake (an IRQ is cheap
 	 * next to the guest syscall that waits for it). */
 	WRITE_ONCE(dev->shm_hdr->client_flags, VDVK_SLEEPING);

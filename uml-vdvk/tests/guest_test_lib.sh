@@ -1,7 +1,8 @@
 # guest_test_lib.sh - sourced by the uml.guest_* tests (bash). Before sourcing,
 # set `guest` (the static guest test program) and `test_name`.
 # Provides: launcher, kernel checks (exit 77 = ctest skip), `uml` (vdvk-uml with
-# the right /tmp option), work dir + cleanup of everything in `pids`, `fail`.
+# the right /tmp option), work dir + cleanup of everything in `pids`, `fail`,
+# `wait_ep EP STATE` (needs `dvkctl`).
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 launcher=${VDVK_UML_LAUNCHER:-$here/../launcher/vdvk-uml}
@@ -36,4 +37,14 @@ fail() {
 	echo "FAIL: $*"
 	echo "--- backend log:"; tail -30 "$work/backend.log"
 	exit 1
+}
+
+# Waits until endpoint EP of DC 0 shows STATE in `dvkctl proc` (a guest's
+# output only arrives when it exits, so readiness is read from the backend).
+wait_ep() {
+	for _ in $(seq 300); do
+		"$dvkctl" proc 0 "$1" 2>/dev/null | grep -q -- "$2" && return 0
+		sleep 0.05
+	done
+	fail "ep $1 never showed '$2': $("$dvkctl" proc 0 "$1" 2>&1)"
 }

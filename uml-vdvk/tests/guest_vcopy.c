@@ -1,15 +1,17 @@
 /*
  * guest_vcopy.c - runs inside a UML guest (static, libdvk_guest): vcopy
- * between this guest process and a host-native process (vcopy_peer), which
- * the backend does in one copy through its mapping of guest memory.
+ * between this guest process and vcopy_peer, a host-native process or a
+ * process in another guest; the backend does it in one copy through its
+ * mapping of guest memory (the peer's guest pins the peer's pages on request).
  *
  *   guest_vcopy PEER_EP EP LOOPS
  *
  * Binds EP; for 1 B, 4 KiB (unaligned: spans two pages) and 1 MiB:
  * host -> guest (peer fills, we vcopy in and check) and guest -> host (we
  * fill, vcopy out, the peer checks). Bad guest pointers on either side give
- * EDVSFAULT; a vcopy the host peer starts into our memory is EDVSNOSYS (not
- * supported). Then LOOPS x 1 MiB each way, timed (prints MB/s). Tells the peer
+ * EDVSFAULT; the peer copies into our memory while we wait for its reply
+ * (1 MiB, and 4 KiB at an unaligned address; a bad address of ours is
+ * EDVSFAULT). Then LOOPS x 1 MiB each way, timed (prints MB/s). Tells the peer
  * to quit. Exit 0 on success, 1 with a line on stderr otherwise.
  */
 #include <stdint.h>
@@ -97,6 +99,33 @@ static int round_trip(uint8_t *local, int n, int seed)
 	return 0;
 }
 
+/* The peer fills its buffer, then vcopies n bytes of it to `local` itself. */
+static int push(uint8_t *local, int n, int seed)
+{
+	message m;
+	long rc;
+	int i;
+
+	if ((rc = ask(VC_FILL, seed, n, &m)) < 0 || m.m1_i1 != 0)
+		return fail("peer fill", rc < 0 ? rc : m.m1_i1);
+	memset(local, 0, (size_t)n);
+	memset(&m, 0, sizeof(m));
+	m.m_type = VC_PUSH;
+	m.m1_i2 = n;
+	m.m_u.m_m1.m1p1_u64 = (uint64_t)(uintptr_t)local;
+	if ((rc = dvk_sendrec(peer, &m)) < 0)
+		return fail("peer push", rc);
+	if (m.m1_i1 != 0)
+		return fail("peer vcopy into the guest", m.m1_i1);
+	for (i = 0; i < n; i++)
+		if (local[i] != vc_pattern(seed, (uint64_t)i)) {
+			fprintf(stderr, "guest_vcopy: %d bytes pushed by the peer: byte %d is %u, want %u\n",
+				n, i, local[i], vc_pattern(seed, (uint64_t)i));
+			return 1;
+		}
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	message m;
@@ -138,17 +167,19 @@ int main(int argc, char **argv)
 		return fail("vcopy to a bad host pointer (want EDVSFAULT)", rc);
 	printf("bad pointers -> EDVSFAULT\n");
 
-	/* Not supported: a host caller copying into a guest peer's memory (the
-	 * blocked guest's pages are not pinned). It must fail cleanly. */
+	/* The peer as the caller, we as the blocked party (we wait in sendrec
+	 * for its reply): our guest kernel pins our pages when the backend asks. */
+	if (push(big, MIB, 21) || push(big + 100, 4096, 23))
+		return 1;
 	memset(&m, 0, sizeof(m));
 	m.m_type = VC_PUSH;
 	m.m1_i2 = 4096;
-	m.m_u.m_m1.m1p1_u64 = (uint64_t)(uintptr_t)big;
+	m.m_u.m_m1.m1p1_u64 = 16;
 	if ((rc = dvk_sendrec(peer, &m)) < 0)
 		return fail("peer push", rc);
-	if (m.m1_i1 != EDVSNOSYS)
-		return fail("host caller -> guest peer vcopy (want EDVSNOSYS)", m.m1_i1);
-	printf("host-initiated vcopy into the guest -> EDVSNOSYS\n");
+	if (m.m1_i1 != EDVSFAULT)
+		return fail("peer vcopy into a bad address of ours (want EDVSFAULT)", m.m1_i1);
+	printf("peer-initiated vcopy into the guest ok\n");
 
 	t0 = now_s();
 	for (i = 0; i < loops; i++)
@@ -160,7 +191,7 @@ int main(int argc, char **argv)
 			return fail("timed vcopy guest -> host", rc);
 	t2 = now_s();
 	if (loops > 0)
-		printf("1 MiB vcopy x %ld: host->guest %.1f MB/s, guest->host %.1f MB/s\n", loops,
+		printf("1 MiB vcopy x %ld: peer->guest %.1f MB/s, guest->peer %.1f MB/s\n", loops,
 		       loops * (MIB / 1e6) / (t1 - t0), loops * (MIB / 1e6) / (t2 - t1));
 	ask(VC_QUIT, 0, 0, &m);
 	dvk_unbind(0, self);

@@ -74,14 +74,6 @@ wait_death() {
 	fail "backend did not notice guest death #$want on $1"
 }
 # Waits until dvkctl's line for ep $1 matches $2.
-wait_ep() {
-	for _ in $(seq 300); do
-		"$dvkctl" proc 0 "$1" 2>/dev/null | grep -q -- "$2" && return 0
-		sleep 0.05
-	done
-	fail "ep $1 never showed '$2': $("$dvkctl" proc 0 "$1" 2>&1)"
-}
-
 # The host client of phase "serve" waits for the guest's ep 44 to be bound.
 "$lat_client" --server-ep 44 --ep 41 --loops 200 --wait-ms 60000 >"$work/client.log" 2>&1 &
 client_pid=$!
