@@ -76,6 +76,16 @@ static int client(int node, int server_ep, long count, int ep)
 	rc = dvk_receive_T(ANY, &m, TIMEOUT_NOWAIT);
 	if (rc != EDVSAGAIN)
 		return fail("NOWAIT receive (want EDVSAGAIN)", rc);
+	/* A timed receive nobody answers: EDVSTIMEDOUT, not before its time
+	 * (the backend's clock runs it; the guest sleeps in the driver). */
+	t0 = now_us();
+	rc = dvk_receive_T(ANY, &m, 80);
+	t1 = now_us();
+	if (rc != EDVSTIMEDOUT)
+		return fail("80 ms receive (want EDVSTIMEDOUT)", rc);
+	if (t1 - t0 < 75000.0 || t1 - t0 > 5e6)
+		return fail("80 ms receive took (us)", (long)(t1 - t0));
+	printf("guest_dvk: timed receive -> EDVSTIMEDOUT after %.0f ms\n", (t1 - t0) / 1000);
 	t0 = now_us();
 	for (i = 0; i < count; i++) {
 		memset(&m, 0, sizeof(m));

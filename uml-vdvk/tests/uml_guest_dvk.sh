@@ -6,7 +6,7 @@
 #
 # 1. host-backend --guest-ring R --guest-ring R2; latency_server (host) binds ep 11.
 # 2. One guest boot (vdvk-uml --ring R) runs, in order:
-#      guest_dvk client  : getdvsinfo, bind 42, NOWAIT receive, 1000 sendrecs
+#      guest_dvk client  : getdvsinfo, bind 42, NOWAIT + 80 ms receive, 10000 sendrecs
 #                          to the host server (payload + m_source checked), unbind
 #      guest_dvk keep 43 : exits bound; the driver reports the exit
 #      guest_dvk free 43 : ep 43's slot is free again while the guest still runs
@@ -80,7 +80,7 @@ client_pid=$!
 pids+=("$client_pid")
 
 out=$(uml --timeout 120 --ring "$ring" -- /bin/sh -c \
-	"$guest client 5 11 1000 && $guest keep 43 && $guest free 43 && $guest serve 44 200 &&
+	"$guest client 5 11 10000 && $guest keep 43 && $guest free 43 && $guest serve 44 200 &&
 	 $guest signal 47 && $guest hostile &&
 	 { $guest notify-recv 52 53 & $guest notify-send 53 52 && wait \$!; } &&
 	 $guest fork 54 55 &&
@@ -88,7 +88,8 @@ out=$(uml --timeout 120 --ring "$ring" -- /bin/sh -c \
 rc=$?
 echo "$out"
 [[ $rc == 0 ]] || fail "guest exited $rc"
-grep -q '1000 sendrecs ok' <<<"$out" || fail "no sendrec summary from the guest"
+grep -q '10000 sendrecs ok' <<<"$out" || fail "no sendrec summary from the guest"
+grep -q 'timed receive -> EDVSTIMEDOUT' <<<"$out" || fail "no timed receive result from the guest"
 grep -q 'slot 43 free' <<<"$out" || fail "ep 43 not freed after its guest process exited"
 grep -q 'signal -> EDVSINTR' <<<"$out" || fail "no signal result"
 grep -q 'hostile ioctls refused' <<<"$out" || fail "no hostile result"
@@ -99,7 +100,7 @@ wait "$client_pid"
 crc=$?
 cat "$work/client.log"
 [[ $crc == 0 ]] || fail "host latency_client against the guest server exited $crc"
-echo "ok: guest->host 1000 sendrecs, guest process exit frees its slot, host->guest 200 sendrecs,"
+echo "ok: guest->host 10000 sendrecs (payload checked), timed receive, guest process exit frees its slot, host->guest 200 sendrecs,"
 echo "    EDVSINTR on a signal, hostile ioctls refused, notify between guest processes,"
 echo "    a forked child's exit frees its slot, so does SIGKILL of a process blocked in receive"
 
