@@ -3,6 +3,7 @@
 #include "host-backend/nodes/node_links.h"
 
 #include <dirent.h>
+#include <malloc.h>
 #include <poll.h>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
@@ -17,6 +18,8 @@
 
 namespace vdvk::nodes {
 namespace {
+
+constexpr size_t kHeapKeep = 64u << 20;
 
 // The epoll instances this process has open. kj keeps the fd of its
 // UnixEventPort private; the one that appears while the port is made is it.
@@ -59,6 +62,12 @@ NodeLinks::~NodeLinks() {
 }
 
 bool NodeLinks::Start(std::string* error) {
+  // Every vcopy chunk is a ~256 KiB capnp message, allocated and freed on
+  // each side. glibc's defaults hand such blocks back to the kernel (heap
+  // trimming above 2x its dynamic mmap threshold), so each chunk paid brk()
+  // plus 64 page faults and page clears. Keep up to kHeapKeep of freed heap.
+  mallopt(M_MMAP_THRESHOLD, static_cast<int>(kHeapKeep / 4));
+  mallopt(M_TRIM_THRESHOLD, static_cast<int>(kHeapKeep));
   const std::set<int> before = EpollFds();
   try {
     kj_ = std::make_unique<LinkLoop>(cfg_, this);
