@@ -148,8 +148,12 @@ void LinkLoop::Forward(const RemoteOp& op) {
   const bool sendrec = op.kind == RemoteKind::kSendrec;
   auto cancel = kj::newPromiseAndFulfiller<void>();
   in_flight_[id] = kj::mv(cancel.fulfiller);
-  tasks_.add(req.send().then(
-      [this, id, sendrec](capnp::Response<wire::Node::DeliverResults>&& r) {
+  auto sent = req.send();
+  // The previous answer's Finish now goes right behind this call.
+  it->second->unfinished = nullptr;
+  const int32_t node = op.node;
+  tasks_.add(kj::mv(sent).then(
+      [this, id, sendrec, node](capnp::Response<wire::Node::DeliverResults>&& r) {
         in_flight_.erase(id);
         int32_t result = r.getResult();
         vdvk_msg reply;
@@ -158,12 +162,20 @@ void LinkLoop::Forward(const RemoteOp& op) {
         // A sendrec acknowledged without its answer is the peer's bug; the
         // engine turns the missing reply into an error, never a hang.
         PostResult(id, result, sendrec && result == 0 && has_reply ? &reply : nullptr);
+        KeepUnfinished(node, kj::mv(r));
       },
       [this, id](kj::Exception&& e) {
         in_flight_.erase(id);
         spdlog::debug("node links: deliver {} failed: {}", id, e.getDescription().cStr());
         PostResult(id, EDVSNOTCONN, nullptr);
       }).exclusiveJoin(kj::mv(cancel.promise)));  // the cancel side drops the call
+}
+
+void LinkLoop::KeepUnfinished(int32_t node,
+                              capnp::Response<wire::Node::DeliverResults>&& r) {
+  auto it = peers_.find(node);
+  // Replacing an older one sends its Finish now (several callers at once).
+  if (it != peers_.end() && it->second->up) it->second->unfinished = kj::mv(r);
 }
 
 void LinkLoop::ForwardVcopy(wire::Node::Client& cap, const RemoteOp& op) {
@@ -337,8 +349,9 @@ kj::Promise<void> LinkLoop::Heartbeats(Peer& p) {
   return timer.afterDelay(cfg_.heartbeat_ms * kj::MILLISECONDS)
       .then([this, &p, &timer, wait_ms] {
         KJ_IF_MAYBE(cap, p.cap) {
-          return timer.timeoutAfter(wait_ms * kj::MILLISECONDS,
-                                    cap->heartbeatRequest().send().ignoreResult());
+          auto beat = cap->heartbeatRequest().send().ignoreResult();
+          p.unfinished = nullptr;  // a kept Finish waits at most one heartbeat period
+          return timer.timeoutAfter(wait_ms * kj::MILLISECONDS, kj::mv(beat));
         }
         return kj::Promise<void>(KJ_EXCEPTION(DISCONNECTED, "no capability"));
       })
@@ -377,6 +390,7 @@ void LinkLoop::MarkDown(Peer& p) {
 }
 
 void LinkLoop::Teardown(Peer& p) {
+  p.unfinished = nullptr;  // it belongs to the RPC system below
   p.cap = nullptr;
   p.rpc = nullptr;
   p.net = nullptr;

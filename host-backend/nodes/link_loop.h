@@ -80,6 +80,10 @@ class LinkLoop final : public NodeHost, private kj::TaskSet::ErrorHandler {
     int32_t backoff_ms = 0;
     std::string last_error;  // logged once until it changes or the link comes up
     kj::Promise<void> task = nullptr;
+    // The last deliver() answer, kept: capnp sends the callee a Finish when
+    // it is dropped, and dropped right after the next call on this link the
+    // Finish travels with that call instead of waking the peer on its own.
+    kj::Maybe<capnp::Response<wire::Node::DeliverResults>> unfinished;
   };
   struct Inbound {
     std::string address;
@@ -95,6 +99,7 @@ class LinkLoop final : public NodeHost, private kj::TaskSet::ErrorHandler {
   void taskFailed(kj::Exception&& exception) override;
   void PostResult(uint64_t id, int32_t result, const vdvk_msg* reply);
   void ForwardVcopy(wire::Node::Client& cap, const RemoteOp& op);
+  void KeepUnfinished(int32_t node, capnp::Response<wire::Node::DeliverResults>&& r);
 
   kj::Promise<void> RunPeer(Peer& p);
   kj::Promise<void> Connect(Peer& p);
