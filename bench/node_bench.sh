@@ -62,10 +62,16 @@ on() {
 	shift
 	if [ $use_ns = 1 ]; then ip netns exec "${ns[$i]}" "$@"; else "$@"; fi
 }
-bg() { # bg LOG NODE CMD...
+# bg LOG NODE CMD...: $! must be CMD itself (ip netns exec execs it), not a
+# subshell around it, or cleanup's kill leaves CMD running.
+bg() {
 	local log=$1 i=$2
 	shift 2
-	VDVK_SOCKET="$dir/n$i.sock" on "$i" "$@" >"$dir/$log.log" 2>&1 &
+	if [ $use_ns = 1 ]; then
+		VDVK_SOCKET="$dir/n$i.sock" ip netns exec "${ns[$i]}" "$@" >"$dir/$log.log" 2>&1 &
+	else
+		VDVK_SOCKET="$dir/n$i.sock" "$@" >"$dir/$log.log" 2>&1 &
+	fi
 	pids+=($!)
 }
 fg() { local i=$1; shift; VDVK_SOCKET="$dir/n$i.sock" on "$i" timeout 300 "$@"; }
