@@ -62,10 +62,16 @@ on() {
 	shift
 	if [ $use_ns = 1 ]; then ip netns exec "${ns[$i]}" "$@"; else "$@"; fi
 }
-bg() { # bg LOG NODE CMD...
+# bg LOG NODE CMD...: $! must be CMD itself (ip netns exec execs it), not a
+# subshell around it, or cleanup's kill leaves CMD running.
+bg() {
 	local log=$1 i=$2
 	shift 2
-	VDVK_SOCKET="$dir/n$i.sock" on "$i" "$@" >"$dir/$log.log" 2>&1 &
+	if [ $use_ns = 1 ]; then
+		VDVK_SOCKET="$dir/n$i.sock" ip netns exec "${ns[$i]}" "$@" >"$dir/$log.log" 2>&1 &
+	else
+		VDVK_SOCKET="$dir/n$i.sock" "$@" >"$dir/$log.log" 2>&1 &
+	fi
 	pids+=($!)
 }
 fg() { local i=$1; shift; VDVK_SOCKET="$dir/n$i.sock" on "$i" timeout 300 "$@"; }
@@ -84,7 +90,9 @@ line() { printf "%-44s %-20s %-20s %-8s %s\n" "$@"; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2fx", (b > 0 ? a / b : 0) }'; }
 field() { awk -v k="$2" '{ for (i = 1; i < NF; i++) if ($i == k) print $(i + 1) }' <<<"$1"; }
 
-echo "vdvk-node-bench: node 0 and node 1 ($placement), $ITERS round trips, $MB MiB transfers, $(nproc) CPUs, unpinned"
+# The load average matters: spinning waits (the backend's poll window, libdvk's completion wait)
+# lose to other busy processes on a shared machine, blocking TCP processes much less.
+echo "vdvk-node-bench: node 0 and node 1 ($placement), $ITERS round trips, $MB MiB transfers, $(nproc) CPUs, unpinned, load average $(cut -d' ' -f1-3 /proc/loadavg)"
 line "what" "baseline (raw TCP)" "ours (vdvk)" "ratio" "placement / target"
 
 # ---- round trip, 64 B ----
@@ -151,3 +159,4 @@ for pairs in 1 2 4; do
 	line "round trips/s, $pairs client pair(s), 64 B" "$base_rate /s" "$our_rate /s" "$(ratio "$our_rate" "$base_rate")" "$placement"
 	for p in $(seq "$pairs"); do kill "${pids[-$p]}" 2>/dev/null; done
 done
+echo "vdvk-node-bench: done, load average $(cut -d' ' -f1-3 /proc/loadavg)"

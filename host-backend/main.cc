@@ -103,7 +103,7 @@ int main(int argc, char** argv) {
       spdlog::error("host-backend: {}", error);
       return 1;
     }
-    // Declared after the backend: stopped (thread joined) before it goes.
+    // Declared after the backend: closed before it goes (links call into it).
     std::unique_ptr<vdvk::nodes::NodeLinks> links;
     if (!opt.listen.empty() || !opt.peers.empty()) {
       vdvk::nodes::LinkConfig lc;

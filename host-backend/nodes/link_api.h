@@ -1,7 +1,7 @@
-// link_api.h - the two narrow interfaces between the host backend (libev
-// thread, owns the Engine) and the node link layer (its own kj thread).
-// Both are called on the libev thread only; the link layer hops threads
-// internally (see node_links.h).
+// link_api.h - the two narrow interfaces between the host backend (owns the
+// Engine) and the node link layer (Cap'n Proto on a kj loop). Both run on the
+// backend's libev thread: kj is driven from libev (see node_links.h). LinkIn
+// is never called from inside a LinkOut call or a kj callback.
 #pragma once
 
 #include <cstdint>
@@ -26,6 +26,10 @@ class LinkOut {
   // The engine granted vcopy op g.op_id from node g.node: move the bytes,
   // then report LinkIn::RemoteVcopyDone.
   virtual void StartVcopy(const RemoteVcopyGrant& g) { (void)g; }
+  // True when link input is waiting (a peer's answer, a new op): a backend
+  // that is polling its rings should return to its event loop now rather
+  // than finish its poll window. Cheap (one poll(2)); never consumes input.
+  virtual bool HasInput() { return false; }
 };
 
 // Links -> backend: what the peers did. Every call ends in an engine call.

@@ -47,11 +47,11 @@ std::string PeerAddress(kj::AsyncIoStream& stream) {
   return std::string(host) + ":" + std::to_string(port);
 }
 
-LinkLoop::LinkLoop(const LinkConfig& cfg, NodeLinks* links, int wake_fd,
-                   Mailbox<Command>* commands)
-    : cfg_(cfg), links_(links), wake_fd_(wake_fd), commands_(commands),
-      io_(kj::setupAsyncIo()),
-      wake_observer_(io_.unixEventPort, wake_fd, kj::UnixEventPort::FdObserver::OBSERVE_READ),
+LinkLoop::LinkLoop(const LinkConfig& cfg, NodeLinks* links)
+    : cfg_(cfg), links_(links), io_(kj::setupAsyncIo()),
+      // UnixEventPort's timer is a TimerImpl (async-unix.h); only the
+      // concrete type tells when its next event is due.
+      timer_(dynamic_cast<kj::TimerImpl&>(io_.unixEventPort.getTimer())),
       tasks_(*this) {}
 
 LinkLoop::~LinkLoop() noexcept(false) {
@@ -72,21 +72,18 @@ void LinkLoop::taskFailed(kj::Exception&& e) {
   spdlog::debug("node links: task failed: {}", e.getDescription().cStr());
 }
 
-void LinkLoop::Run(std::string* start_error, std::promise<void>* started) {
+bool LinkLoop::Start(std::string* error) {
   if (!cfg_.listen.empty()) {
     try {
       auto addr = io_.provider->getNetwork().parseAddress(cfg_.listen).wait(io_.waitScope);
       receiver_ = addr->listen();
     } catch (const kj::Exception& e) {
-      *start_error = "cannot listen on " + cfg_.listen + ": " + e.getDescription().cStr();
-      started->set_value();
-      return;
+      *error = "cannot listen on " + cfg_.listen + ": " + e.getDescription().cStr();
+      return false;
     }
     tasks_.add(AcceptLoop(*receiver_));
     spdlog::info("node links: node {} listening on {}", cfg_.node_id, cfg_.listen);
   }
-  started->set_value();
-
   for (const LinkConfig::Peer& pc : cfg_.peers) {
     auto p = std::make_unique<Peer>();
     p->id = pc.id;
@@ -98,66 +95,34 @@ void LinkLoop::Run(std::string* start_error, std::promise<void>* started) {
       spdlog::error("node links: peer task ended: {}", e.getDescription().cStr());
     });
   }
-  auto paf = kj::newPromiseAndFulfiller<void>();
-  stop_ = kj::mv(paf.fulfiller);
-  tasks_.add(WatchCommands());
-  paf.promise.wait(io_.waitScope);
+  return true;
 }
 
-// ---- commands from the libev thread ------------------------------------------
+// ---- the engine's requests -------------------------------------------------------
 
-kj::Promise<void> LinkLoop::WatchCommands() {
-  // Drain the eventfd before taking the queue: a push after TakeAll then
-  // always leaves the eventfd readable, so no command can be missed.
-  uint64_t n;
-  while (read(wake_fd_, &n, sizeof(n)) > 0) {
-  }
-  for (Command& c : commands_->TakeAll()) {
-    if (c.kind == Command::kStop) {
-      stop_->fulfill();
-      return kj::READY_NOW;
-    }
-    HandleCommand(c);
-  }
-  return wake_observer_.whenBecomesReadable().then([this] { return WatchCommands(); });
+void LinkLoop::Done(uint64_t id, int32_t result, const vdvk_msg* reply) {
+  xfers_.erase(id);  // finished (it reported), or refused before it started
+  auto it = waiters_.find(id);
+  if (it == waiters_.end()) return;  // that peer went down meanwhile
+  Answer a;
+  a.result = result;
+  if (reply != nullptr) a.reply = *reply;
+  it->second.fulfiller->fulfill(kj::mv(a));
+  waiters_.erase(it);
 }
 
-void LinkLoop::HandleCommand(Command& c) {
-  switch (c.kind) {
-    case Command::kForward:
-      Forward(c.op);
-      break;
-    case Command::kVcopy:
-      StartVcopy(c.grant);
-      break;
-    case Command::kDone: {
-      xfers_.erase(c.id);  // finished (it reported), or refused before it started
-      auto it = waiters_.find(c.id);
-      if (it == waiters_.end()) break;  // that peer went down meanwhile
-      Answer a;
-      a.result = c.result;
-      a.reply = c.reply;
-      it->second.fulfiller->fulfill(kj::mv(a));
-      waiters_.erase(it);
-      break;
-    }
-    case Command::kCancel: {
-      auto it = in_flight_.find(c.id);
-      if (it == in_flight_.end()) break;  // answered meanwhile
-      it->second->fulfill();
-      in_flight_.erase(it);
-      break;
-    }
-    case Command::kLookupDone: {
-      auto it = lookups_.find(c.id);
-      if (it == lookups_.end()) break;
-      it->second->fulfill(kj::cp(c.result));
-      lookups_.erase(it);
-      break;
-    }
-    case Command::kStop:
-      break;
-  }
+void LinkLoop::Cancel(uint64_t op_id) {
+  auto it = in_flight_.find(op_id);
+  if (it == in_flight_.end()) return;  // answered meanwhile
+  it->second->fulfill();
+  in_flight_.erase(it);
+}
+
+void LinkLoop::LookupDone(uint64_t id, int32_t result) {
+  auto it = lookups_.find(id);
+  if (it == lookups_.end()) return;
+  it->second->fulfill(kj::cp(result));
+  lookups_.erase(it);
 }
 
 void LinkLoop::PostResult(uint64_t id, int32_t result, const vdvk_msg* reply) {
@@ -183,8 +148,12 @@ void LinkLoop::Forward(const RemoteOp& op) {
   const bool sendrec = op.kind == RemoteKind::kSendrec;
   auto cancel = kj::newPromiseAndFulfiller<void>();
   in_flight_[id] = kj::mv(cancel.fulfiller);
-  tasks_.add(req.send().then(
-      [this, id, sendrec](capnp::Response<wire::Node::DeliverResults>&& r) {
+  auto sent = req.send();
+  // The previous answer's Finish now goes right behind this call.
+  it->second->unfinished = nullptr;
+  const int32_t node = op.node;
+  tasks_.add(kj::mv(sent).then(
+      [this, id, sendrec, node](capnp::Response<wire::Node::DeliverResults>&& r) {
         in_flight_.erase(id);
         int32_t result = r.getResult();
         vdvk_msg reply;
@@ -193,12 +162,20 @@ void LinkLoop::Forward(const RemoteOp& op) {
         // A sendrec acknowledged without its answer is the peer's bug; the
         // engine turns the missing reply into an error, never a hang.
         PostResult(id, result, sendrec && result == 0 && has_reply ? &reply : nullptr);
+        KeepUnfinished(node, kj::mv(r));
       },
       [this, id](kj::Exception&& e) {
         in_flight_.erase(id);
         spdlog::debug("node links: deliver {} failed: {}", id, e.getDescription().cStr());
         PostResult(id, EDVSNOTCONN, nullptr);
       }).exclusiveJoin(kj::mv(cancel.promise)));  // the cancel side drops the call
+}
+
+void LinkLoop::KeepUnfinished(int32_t node,
+                              capnp::Response<wire::Node::DeliverResults>&& r) {
+  auto it = peers_.find(node);
+  // Replacing an older one sends its Finish now (several callers at once).
+  if (it != peers_.end() && it->second->up) it->second->unfinished = kj::mv(r);
 }
 
 void LinkLoop::ForwardVcopy(wire::Node::Client& cap, const RemoteOp& op) {
@@ -372,8 +349,9 @@ kj::Promise<void> LinkLoop::Heartbeats(Peer& p) {
   return timer.afterDelay(cfg_.heartbeat_ms * kj::MILLISECONDS)
       .then([this, &p, &timer, wait_ms] {
         KJ_IF_MAYBE(cap, p.cap) {
-          return timer.timeoutAfter(wait_ms * kj::MILLISECONDS,
-                                    cap->heartbeatRequest().send().ignoreResult());
+          auto beat = cap->heartbeatRequest().send().ignoreResult();
+          p.unfinished = nullptr;  // a kept Finish waits at most one heartbeat period
+          return timer.timeoutAfter(wait_ms * kj::MILLISECONDS, kj::mv(beat));
         }
         return kj::Promise<void>(KJ_EXCEPTION(DISCONNECTED, "no capability"));
       })
@@ -412,6 +390,7 @@ void LinkLoop::MarkDown(Peer& p) {
 }
 
 void LinkLoop::Teardown(Peer& p) {
+  p.unfinished = nullptr;  // it belongs to the RPC system below
   p.cap = nullptr;
   p.rpc = nullptr;
   p.net = nullptr;

@@ -2,8 +2,10 @@
 // configured peer (connect with backoff, hello, heartbeats, reconnect) and
 // the listening socket for the peers' connections to us (served by NodeImpl).
 //
-// Thread safety: a LinkLoop lives and dies on the link thread; it touches the
-// libev side only through NodeLinks::PostEvent and the command mailbox.
+// Threading: a LinkLoop lives on the backend's libev thread (node_links.h
+// says how the two loops share it). Its public methods are called there, but
+// never from inside a kj callback; kj callbacks reach the engine only through
+// NodeLinks::PostEvent, which queues until the kj turn is over.
 //
 // Invariants:
 //  - A peer is "up" (and the engine told so) from a valid hello answer until
@@ -22,7 +24,8 @@
 #include <kj/async-io.h>
 #include <kj/async-unix.h>
 
-#include <future>
+#include <kj/timer.h>
+
 #include <map>
 #include <set>
 #include <memory>
@@ -37,12 +40,24 @@ namespace vdvk::nodes {
 
 class LinkLoop final : public NodeHost, private kj::TaskSet::ErrorHandler {
  public:
-  LinkLoop(const LinkConfig& cfg, NodeLinks* links, int wake_fd, Mailbox<Command>* commands);
+  LinkLoop(const LinkConfig& cfg, NodeLinks* links);
   ~LinkLoop() noexcept(false) override;
 
-  // Binds the listen address, reports through *start_error / started, then
-  // runs until a kStop command.
-  void Run(std::string* start_error, std::promise<void>* started);
+  // Binds the listen address (blocking: startup only) and starts the peers'
+  // connection tasks. false with *error set if the address is unusable.
+  bool Start(std::string* error);
+
+  // The engine's requests (LinkOut, via NodeLinks). Each only queues kj work;
+  // the caller pumps the kj loop afterwards.
+  void Forward(const RemoteOp& op);
+  void Done(uint64_t id, int32_t result, const vdvk_msg* reply);
+  void Cancel(uint64_t op_id);
+  void LookupDone(uint64_t id, int32_t result);
+  void StartVcopy(const RemoteVcopyGrant& g);
+
+  // For NodeLinks, which drives the kj loop from libev.
+  kj::WaitScope& wait_scope() { return io_.waitScope; }
+  kj::TimerImpl& timer() { return timer_; }
 
   // NodeHost, for NodeImpl (inbound connections).
   const LinkConfig& config() const override { return cfg_; }
@@ -65,6 +80,10 @@ class LinkLoop final : public NodeHost, private kj::TaskSet::ErrorHandler {
     int32_t backoff_ms = 0;
     std::string last_error;  // logged once until it changes or the link comes up
     kj::Promise<void> task = nullptr;
+    // The last deliver() answer, kept: capnp sends the callee a Finish when
+    // it is dropped, and dropped right after the next call on this link the
+    // Finish travels with that call instead of waking the peer on its own.
+    kj::Maybe<capnp::Response<wire::Node::DeliverResults>> unfinished;
   };
   struct Inbound {
     std::string address;
@@ -78,12 +97,9 @@ class LinkLoop final : public NodeHost, private kj::TaskSet::ErrorHandler {
   };
 
   void taskFailed(kj::Exception&& exception) override;
-  kj::Promise<void> WatchCommands();
-  void HandleCommand(Command& c);
-  void Forward(const RemoteOp& op);
   void PostResult(uint64_t id, int32_t result, const vdvk_msg* reply);
-  void StartVcopy(const RemoteVcopyGrant& g);
   void ForwardVcopy(wire::Node::Client& cap, const RemoteOp& op);
+  void KeepUnfinished(int32_t node, capnp::Response<wire::Node::DeliverResults>&& r);
 
   kj::Promise<void> RunPeer(Peer& p);
   kj::Promise<void> Connect(Peer& p);
@@ -97,10 +113,9 @@ class LinkLoop final : public NodeHost, private kj::TaskSet::ErrorHandler {
 
   LinkConfig cfg_;
   NodeLinks* links_;
-  int wake_fd_;
-  Mailbox<Command>* commands_;
   kj::AsyncIoContext io_;
-  kj::UnixEventPort::FdObserver wake_observer_;
+  // The port's timer: NodeLinks arms an ev_timer at its next event.
+  kj::TimerImpl& timer_;
   kj::TaskSet tasks_;
   kj::Own<kj::ConnectionReceiver> receiver_;
   std::map<int32_t, std::unique_ptr<Peer>> peers_;
@@ -118,7 +133,6 @@ class LinkLoop final : public NodeHost, private kj::TaskSet::ErrorHandler {
   std::unordered_map<uint64_t, Xfer> xfers_;
   uint64_t next_waiter_ = 1;
   std::set<std::string> warned_;
-  kj::Own<kj::PromiseFulfiller<void>> stop_;
 };
 
 // Peer input is bounded: our largest message is one vcopy chunk

@@ -1,18 +1,27 @@
 // node_links.h - Cap'n Proto links to the other nodes of the cluster.
 //
-// Threading: the backend's libev loop owns the Engine; Cap'n Proto runs on a
-// kj event loop in a thread of its own (LinkLoop, link_loop.h). They meet in
-// two mailboxes and never touch each other's objects:
-//   libev -> kj : Command in to_kj_, then a write to an eventfd that the kj
-//                 loop watches (UnixEventPort::FdObserver);
-//   kj -> libev : Event in to_ev_, then ev_async_send (the libev-sanctioned
-//                 cross-thread wakeup).
-// Nothing busy-waits; each side sleeps in its own poller. A separate thread
-// (rather than a kj EventPort driven by libev) keeps kj's own socket I/O
-// provider usable, at the price of a thread hop per direction on each node:
-// four per round trip. Measured: a cross-node sendrec round trip (libdvk
-// client -> server -> answer) costs 200-340 us over veth between network
-// namespaces on the 2-core test VM under load (tests/nodes, `latency`).
+// Threading: one thread. The backend's libev loop owns the Engine, and Cap'n
+// Proto's kj event loop (LinkLoop, link_loop.h) runs on the same thread,
+// driven by libev:
+//  - kj keeps its own UnixEventPort (epoll on Linux) so its socket I/O
+//    provider works unchanged. An epoll fd is itself pollable: libev watches
+//    kj's epoll fd with an ev_io and, when it is readable, pumps the kj loop
+//    without blocking (WaitScope::poll: run queued callbacks, epoll_wait(0),
+//    until idle).
+//  - kj timers (connect backoff, heartbeats, dead-peer timeouts): after every
+//    pump an ev_timer is armed at the TimerImpl's next event; when it fires
+//    the pump's epoll_wait advances kj's clock and fires them.
+//  - Engine -> links (LinkOut, called inside engine calls): the kj work is
+//    queued and the kj loop pumped at once, so a forwarded op is on the wire
+//    before the call returns.
+//  - Links -> engine (LinkIn): kj callbacks never call the engine (it may be
+//    mid-call, and a kj callback must not re-enter kj). They queue an Event;
+//    the queue is handed to LinkIn from a libev callback, outside any engine
+//    or kj call: right after a pump started by libev, or, for events queued
+//    during a LinkOut call, by feeding the watcher an event so libev calls it
+//    once the current callback returns.
+// No other thread, no mailbox, no busy waiting: idle, the process sleeps in
+// libev's epoll_wait, which covers kj's fds through kj's epoll fd.
 //
 // Every method of NodeLinks is called on the libev thread.
 #pragma once
@@ -20,15 +29,13 @@
 #include <ev.h>
 
 #include <cstdint>
-#include <future>
+#include <deque>
 #include <memory>
 #include <optional>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "host-backend/nodes/link_api.h"
-#include "host-backend/nodes/mailbox.h"
 
 namespace vdvk::nodes {
 
@@ -49,17 +56,6 @@ struct LinkConfig {
   int32_t backoff_max_ms = 2000;
 };
 
-// libev -> kj
-struct Command {
-  enum Kind { kForward, kDone, kCancel, kLookupDone, kVcopy, kStop } kind = kStop;
-  RemoteOp op;             // kForward
-  int32_t node = 0;        // kDone
-  uint64_t id = 0;         // kDone, kCancel, kLookupDone
-  int32_t result = 0;      // kDone, kLookupDone
-  std::optional<vdvk_msg> reply;
-  RemoteVcopyGrant grant;  // kVcopy
-};
-
 // kj -> libev
 struct Event {
   enum Kind { kNodeState, kResult, kOp, kWithdrawn, kLookup, kVcopyDone } kind = kNodeState;
@@ -77,11 +73,11 @@ class LinkLoop;
 class NodeLinks final : public LinkOut {
  public:
   NodeLinks(const LinkConfig& cfg, struct ev_loop* loop, LinkIn* in);
-  ~NodeLinks() override;  // stops and joins the kj thread
+  ~NodeLinks() override;  // closes every link; no LinkIn call from here on
   NodeLinks(const NodeLinks&) = delete;
   NodeLinks& operator=(const NodeLinks&) = delete;
 
-  // Starts the kj thread; binds the listen address before returning so a
+  // Sets up the kj loop on this thread and binds the listen address, so a
   // bad address is a startup error. false with *error set on failure.
   bool Start(std::string* error);
 
@@ -90,23 +86,32 @@ class NodeLinks final : public LinkOut {
   void Cancel(int32_t node, uint64_t op_id) override;
   void LookupDone(uint64_t id, int32_t result) override;
   void StartVcopy(const RemoteVcopyGrant& g) override;
+  bool HasInput() override;
 
-  // Called by LinkLoop on the kj thread.
+  // Called by LinkLoop from kj callbacks: queued for LinkIn (see above).
   void PostEvent(Event e);
 
  private:
-  void PostCommand(Command c);
-  static void OnAsync(struct ev_loop* loop, ev_async* w, int revents);
-  void ThreadMain(std::string* start_error, std::promise<void>* started);
+  // Runs kj until it has nothing left to do, without blocking.
+  void Pump();
+  // Hands the queued events to LinkIn (never nested).
+  void Deliver();
+  // After a LinkOut call: pump, and have libev deliver what it produced.
+  void AfterRequest();
+  void ArmTimer();
+  static void OnKj(struct ev_loop* loop, ev_io* w, int revents);
+  static void OnKjTimer(struct ev_loop* loop, ev_timer* w, int revents);
 
   LinkConfig cfg_;
   struct ev_loop* loop_;
   LinkIn* in_;
-  int kj_wake_fd_ = -1;  // eventfd: written by us, read by the kj loop
-  Mailbox<Command> to_kj_;
-  Mailbox<Event> to_ev_;
-  ev_async async_w_;
-  std::thread thread_;
+  std::deque<Event> events_;  // declared before kj_: its teardown may still post
+  std::unique_ptr<LinkLoop> kj_;
+  ev_io kj_fd_w_;       // kj's epoll fd
+  ev_timer kj_timer_w_;  // kj's next timer event
+  bool pumping_ = false;
+  bool delivering_ = false;
+  bool stopping_ = false;
 };
 
 }  // namespace vdvk::nodes

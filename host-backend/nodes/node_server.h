@@ -20,7 +20,7 @@ struct Answer {
 };
 
 // What a served connection needs from the link layer (LinkLoop; a fake in
-// node_server_test). Called on the kj thread.
+// node_server_test). Called from kj callbacks (on the backend's thread).
 class NodeHost {
  public:
   virtual ~NodeHost() noexcept(false) = default;  // kj: destructors may throw

@@ -3,7 +3,7 @@
 // capnp message on the source node, process_vm_writev straight out of the
 // received message on the destination node.
 //
-// Runs on the link thread. The caller's node serves a ChunkPeer over its own
+// Runs in kj callbacks on the backend's thread. The caller's node serves a ChunkPeer over its own
 // party; the callee's node drives the transfer (reads with a window in
 // flight, or streaming writes) once its engine granted the copy.
 #pragma once

@@ -23,8 +23,8 @@ void Backend::CancelForward(int32_t node, uint64_t op_id) {
 }
 
 void Backend::StartRemoteVcopy(const RemoteVcopyGrant& g) {
-  // The link thread moves the bytes (vcopy_xfer.cc): they come from or go to
-  // the peer anyway, and the loop thread stays free for the rings.
+  // The link layer moves the bytes (vcopy_xfer.cc), chunk by chunk in kj
+  // callbacks between ring services: they come from or go to the peer anyway.
   // Only links make a node up, so link_out_ is set whenever this is called.
   if (link_out_ != nullptr) link_out_->StartVcopy(g);
 }

@@ -83,6 +83,8 @@ void Backend::ServeAll() {
       if (n > 0) {
         ctr_.poll_hits += n;
         deadline = NowUs() + cfg_.poll_us;
+      } else if (link_out_ != nullptr && link_out_->HasInput()) {
+        break;  // a peer's answer is waiting: the loop hands it to the engine now
       } else {
         PollRelax();
       }

@@ -90,8 +90,11 @@ start_backend() {
 		"${cmd[@]}" >>"$dir/b$i.log" 2>&1 &
 	fi
 	bpid[$i]=$!
+	local n
 	for _ in $(seq 500); do
-		[ "$(grep -c "ready on" "$dir/b$i.log")" -gt "${before:-0}" ] && return 0
+		# The log may not exist yet in the first iterations.
+		n=$(grep -c "ready on" "$dir/b$i.log" 2>/dev/null)
+		[ "${n:-0}" -gt "${before:-0}" ] && return 0
 		kill -0 "${bpid[$i]}" 2>/dev/null || fail "backend $i exited at start"
 		sleep 0.01
 	done
