@@ -84,6 +84,7 @@ class LinkLoop final : public NodeHost, private kj::TaskSet::ErrorHandler {
   void PostResult(uint64_t id, int32_t result, const vdvk_msg* reply);
   void StartVcopy(const RemoteVcopyGrant& g);
   void ForwardVcopy(wire::Node::Client& cap, const RemoteOp& op);
+  void AskLookup(int32_t node, uint64_t id, int32_t dcid, int32_t ep);
 
   kj::Promise<void> RunPeer(Peer& p);
   kj::Promise<void> Connect(Peer& p);

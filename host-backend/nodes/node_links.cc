@@ -106,6 +106,16 @@ void NodeLinks::StartVcopy(const RemoteVcopyGrant& g) {
   PostCommand(std::move(c));
 }
 
+void NodeLinks::Lookup(int32_t node, int32_t dcid, int32_t ep, uint64_t id) {
+  Command c;
+  c.kind = Command::kLookup;
+  c.node = node;
+  c.dcid = dcid;
+  c.ep = ep;
+  c.id = id;
+  PostCommand(std::move(c));
+}
+
 void NodeLinks::PostEvent(Event e) {
   to_ev_.Push(std::move(e));
   ev_async_send(loop_, &async_w_);
@@ -132,6 +142,9 @@ void NodeLinks::OnAsync(struct ev_loop*, ev_async* w, int) {
         break;
       case Event::kVcopyDone:
         self->in_->RemoteVcopyDone(e.node, e.id, e.result);
+        break;
+      case Event::kLookupResult:
+        self->in_->LookupResult(e.id, e.node, e.result);
         break;
     }
   }

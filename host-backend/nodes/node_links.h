@@ -51,18 +51,19 @@ struct LinkConfig {
 
 // libev -> kj
 struct Command {
-  enum Kind { kForward, kDone, kCancel, kLookupDone, kVcopy, kStop } kind = kStop;
+  enum Kind { kForward, kDone, kCancel, kLookupDone, kVcopy, kLookup, kStop } kind = kStop;
   RemoteOp op;             // kForward
   int32_t node = 0;        // kDone
   uint64_t id = 0;         // kDone, kCancel, kLookupDone
   int32_t result = 0;      // kDone, kLookupDone
   std::optional<vdvk_msg> reply;
   RemoteVcopyGrant grant;  // kVcopy
+  int32_t dcid = 0, ep = 0;  // kLookup (+ node, id)
 };
 
 // kj -> libev
 struct Event {
-  enum Kind { kNodeState, kResult, kOp, kWithdrawn, kLookup, kVcopyDone } kind = kNodeState;
+  enum Kind { kNodeState, kResult, kOp, kWithdrawn, kLookup, kVcopyDone, kLookupResult } kind = kNodeState;
   int32_t node = 0;        // kNodeState, kWithdrawn, kVcopyDone
   bool up = false;         // kNodeState
   uint64_t id = 0;         // kResult, kWithdrawn, kLookup, kVcopyDone
@@ -90,6 +91,7 @@ class NodeLinks final : public LinkOut {
   void Cancel(int32_t node, uint64_t op_id) override;
   void LookupDone(uint64_t id, int32_t result) override;
   void StartVcopy(const RemoteVcopyGrant& g) override;
+  void Lookup(int32_t node, int32_t dcid, int32_t ep, uint64_t id) override;
 
   // Called by LinkLoop on the kj thread.
   void PostEvent(Event e);
