@@ -13,6 +13,9 @@
 #   guest_dvk client 1 11 1000 : getdvsinfo says node 1; 1,000 sendrecs with
 #                                payload and m_source checks to latency_server
 #                                on node 0 (rmtbind 11 -> node 0 on node 1)
+#   guest_dvk client 1 14 100 46 : the same to a second latency_server on
+#                                node 0 that nobody rmtbinds: node 1's backend
+#                                resolves its node (Node.lookup)
 #   guest_remote notify 43 12  : a notify to node_peer notify-recv on node 0
 #   guest_dvk serve 44 200     : latency_client on node 0 does 200 sendrecs to
 #                                the guest (rmtbind 44 -> node 1 on node 0)
@@ -126,6 +129,8 @@ wait_for 10 grep -q "link to node 0 .* is up" "$work/b1.log" || fail "link 1 -> 
 on 0 "$peer" setup --ep 0 --nodes 1 >/dev/null || fail "node 0: add node 1"
 on 0 "$lat_server" --ep 11 >"$work/server.log" 2>&1 &
 pids+=("$!")
+on 0 "$lat_server" --ep 14 >"$work/server14.log" 2>&1 &
+pids+=("$!")
 on 0 "$peer" notify-recv --ep 12 --from 43 --nodes 1 >"$work/nrecv.log" 2>&1 &
 nrecv_pid=$!
 pids+=("$nrecv_pid")
@@ -133,6 +138,7 @@ on 0 "$vpeer" 13 65536 >"$work/vpeer.log" 2>&1 &
 vpeer_pid=$!
 pids+=("$vpeer_pid")
 wait_for 5 grep -q bound "$work/server.log" || fail "latency_server did not bind"
+wait_for 5 grep -q bound "$work/server14.log" || fail "latency_server 14 did not bind"
 wait_for 5 grep -q ready "$work/nrecv.log" || fail "notify-recv did not bind"
 wait_for 5 grep -q bound "$work/vpeer.log" || fail "vcopy_peer did not bind"
 for ep in 11 12 13; do
@@ -157,7 +163,7 @@ nsend_pid=$!
 pids+=("$nsend_pid")
 
 out=$(uml --timeout 180 --ring "$ring" -- /bin/sh -c \
-	"$guest client 1 11 1000 && $gremote notify 43 12 && $guest serve 44 200 &&
+	"$guest client 1 11 1000 && $guest client 1 14 100 46 && $gremote notify 43 12 && $guest serve 44 200 &&
 	 $guest notify-recv 52 5 && $gremote vcopy 45 13;
 	 rc=\$?; dmesg | grep -i -E 'oops|bug:|panic|call trace'; exit \$rc" 2>&1)
 rc=$?
@@ -167,6 +173,8 @@ echo "$out"
 
 grep -q '1000 sendrecs ok' <<<"$out" || fail "no guest -> node 0 sendrec summary"
 echo "ok: guest on node 1 -> latency_server on node 0: $(grep -o '1000 sendrecs ok.*' <<<"$out")"
+grep -q '100 sendrecs ok' <<<"$out" || fail "no guest -> node 0 sendrec summary without rmtbind"
+echo "ok: ... and to one nobody rmtbinds: $(grep -o '100 sendrecs ok.*' <<<"$out")"
 
 grep -q 'notify 43 -> 12 acknowledged' <<<"$out" || fail "guest notify not acknowledged"
 wait "$nrecv_pid" || fail "notify-recv on node 0: $(cat "$work/nrecv.log")"
