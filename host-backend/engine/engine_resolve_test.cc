@@ -1,165 +1,29 @@
 // engine_resolve_test.cc - automatic resolution of which node owns an
-// endpoint (resolve.cc), with three engines wired in process. As in
-// engine_remote_test.cc, link traffic (forwarded ops, lookup questions and
+// endpoint (resolve.cc), with three engines wired in process
+// (engine_cluster_util.h): link traffic (forwarded ops, lookup questions and
 // answers) moves only when the test pumps the wire, so every parked state is
 // observable.
-#include <deque>
-#include <functional>
-#include <tuple>
-
-#include "host-backend/engine/engine_test_util.h"
+#include "host-backend/engine/engine_cluster_util.h"
 
 namespace vdvk::test {
 namespace {
 
-constexpr int kNodes = 3;
-class Trio;
-
-class TrioSink : public FakeSink {
- public:
-  TrioSink(Trio* t, int node) : trio_(t), node_(node) {}
-  void ForwardToNode(const RemoteOp& op) override;
-  void RemoteDone(int32_t node, uint64_t id, int32_t result, const vdvk_msg* reply) override;
-  void CancelForward(int32_t node, uint64_t op_id) override;
-  void LookupOnNode(int32_t node, uint64_t id, int32_t dcid, int32_t ep) override;
-  std::vector<RemoteOp> forwarded;
-  std::vector<std::tuple<int32_t, int32_t, int32_t>> asked;  // node, dcid, ep
-
- private:
-  Trio* trio_;
-  int node_;
-};
-
-class Trio : public ::testing::Test {
+class Trio : public ClusterTest {
  protected:
+  Trio() : ClusterTest(3) {}
   void SetUp() override {
-    for (int n = 0; n < kNodes; ++n) {
-      sink[n] = std::make_unique<TrioSink>(this, n);
-      EngineConfig cfg;
-      cfg.node_id = n;
-      eng[n] = std::make_unique<Engine>(cfg, sink[n].get());
-      for (int m = 0; m < kNodes; ++m) {
-        if (m == n) continue;
-        ASSERT_EQ(Run(n, Mk(P(1), VDVK_OP_ADDNODE, {0, m})), 0);
-        eng[n]->SetNodeUp(m, true, now);
-      }
-    }
+    ClusterTest::SetUp();
+    if (HasFatalFailure()) return;
     // Node 0: client C (user, ep 100) and system S0 (ep 5); node 2: server S (ep 1).
     // Nobody does rmtbind.
     ASSERT_EQ(Run(0, Mk(kClient, VDVK_OP_BIND, {SELF_BIND, 0, 0, 100})), 100);
     ASSERT_EQ(Run(0, Mk(kSys0, VDVK_OP_BIND, {SELF_BIND, 0, 0, 5})), 5);
     ASSERT_EQ(Run(2, Mk(kServer, VDVK_OP_BIND, {SELF_BIND, 0, 0, 1})), 1);
   }
-  void TearDown() override {
-    for (auto& s : sink) {
-      for (const auto& [id, n] : s->times) EXPECT_EQ(n, 1) << "request " << id;
-    }
-  }
-
- public:
-  void Post(std::function<void()> f) { wire.push_back(std::move(f)); }
-  void Pump() {
-    while (!wire.empty()) {
-      auto f = std::move(wire.front());
-      wire.pop_front();
-      f();
-    }
-  }
-  void ForwardFrom(int from, const RemoteOp& op) {
-    sink[from]->forwarded.push_back(op);
-    RemoteOp in = op;
-    in.node = from;
-    const int to = op.node;
-    Post([this, to, in] { eng[to]->SubmitRemote(in, now); });
-  }
-  // Node.lookup: the callee's LookupEndpoint, answered on the next pump.
-  void LookupFrom(int from, int32_t node, uint64_t id, int32_t dcid, int32_t ep) {
-    sink[from]->asked.emplace_back(node, dcid, ep);
-    Post([this, from, node, id, dcid, ep] {
-      if (down[node]) return;  // a dead node answers nothing
-      eng[from]->LookupResult(id, node, eng[node]->LookupEndpoint(dcid, ep), now);
-    });
-  }
-  void DoneFrom(int32_t node, uint64_t id, int32_t result, const vdvk_msg* reply) {
-    std::optional<vdvk_msg> m;
-    if (reply) m = *reply;
-    Post([this, node, id, result, m] { eng[node]->RemoteResult(id, result, m ? &*m : nullptr, now); });
-  }
-  void WithdrawFrom(int from, int32_t node, uint64_t id) {
-    Post([this, from, node, id] { eng[node]->WithdrawRemote(from, id, now); });
-  }
-
- protected:
-  static ProcKey P(int32_t pid) { return ProcKey{0, pid}; }
-  Call Mk(ProcKey who, uint32_t op, std::initializer_list<int32_t> args, int64_t to = -1) {
-    Call c;
-    c.id = next_id++;
-    c.caller = who;
-    c.op = op;
-    c.timeout_ms = to;
-    int i = 0;
-    for (int32_t a : args) c.arg[i++] = a;
-    return c;
-  }
-  Call MkMsg(ProcKey who, uint32_t op, int32_t ep, int32_t type, int32_t i1, int64_t to = -1) {
-    Call c = Mk(who, op, {ep}, to);
-    c.msg = MakeMsg(type, i1);
-    return c;
-  }
-  RequestId Submit(int n, const Call& c) {
-    eng[n]->Submit(c, now);
-    return c.id;
-  }
-  int32_t Run(int n, const Call& c) {
-    Submit(n, c);
-    auto r = Result(n, c.id);
-    EXPECT_TRUE(r.has_value()) << "op " << c.op << " on node " << n << " did not complete at once";
-    return r.value_or(INT32_MIN);
-  }
-  std::optional<int32_t> Result(int n, RequestId id) const {
-    for (const Done& d : sink[n]->done) {
-      if (d.id == id) return d.result;
-    }
-    return std::nullopt;
-  }
-  message Msg(int n, RequestId id) const {
-    for (const Done& d : sink[n]->done) {
-      if (d.id == id && d.has_msg) return AsMessage(d.msg);
-    }
-    ADD_FAILURE() << "no message for " << id;
-    return message{};
-  }
-  std::string SlotName(int n, int32_t ep) {
-    Call c = Mk(P(1), VDVK_OP_GETPROCINFO, {0, ep});
-    Submit(n, c);
-    for (const Done& d : sink[n]->done) {
-      if (d.id == c.id && d.out.size() >= sizeof(vdvk_proc_info)) {
-        vdvk_proc_info pi;
-        std::memcpy(&pi, d.out.data(), sizeof(pi));
-        return std::string(pi.name, strnlen(pi.name, sizeof(pi.name)));
-      }
-    }
-    return "?";
-  }
 
   const ProcKey kClient{0, 500}, kSys0{0, 501}, kServer{0, 600}, kClient2{0, 502}, kClient3{0, 503},
-                 kOther{0, 601};
-  std::unique_ptr<TrioSink> sink[kNodes];
-  std::unique_ptr<Engine> eng[kNodes];
-  bool down[kNodes] = {};
-  std::deque<std::function<void()>> wire;
-  Nanos now = 1'000'000'000'000;
-  RequestId next_id = 1;
+      kOther{0, 601};
 };
-
-void TrioSink::ForwardToNode(const RemoteOp& op) { trio_->ForwardFrom(node_, op); }
-void TrioSink::RemoteDone(int32_t node, uint64_t id, int32_t result, const vdvk_msg* reply) {
-  trio_->DoneFrom(node, id, result, reply);
-}
-void TrioSink::CancelForward(int32_t node, uint64_t op_id) { trio_->WithdrawFrom(node_, node, op_id); }
-void TrioSink::LookupOnNode(int32_t node, uint64_t id, int32_t dcid, int32_t ep) {
-  trio_->LookupFrom(node_, node, id, dcid, ep);
-}
 
 TEST_F(Trio, SendrecResolvesTheOwnerWithoutRmtbind) {
   const RequestId rcv = Submit(2, Mk(kServer, VDVK_OP_RECEIVE, {ANY}));
