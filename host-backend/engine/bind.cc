@@ -49,6 +49,16 @@ void Engine::Impl::DoBind(const Call& c) {
       }
       if (!NodeUp(nodeid)) return Done(c, EDVSNOPROXY);
       if (!((dcs_[dcid].nodes >> nodeid) & 1u)) return Done(c, EDVSNODCNODE);
+      if (Slot& s = dcs_[dcid].slots[idx]; s.state == SlotState::kRemote && s.auto_remote) {
+        // An explicit rmtbind wins over the engine's own guess.
+        if (s.nodeid == nodeid && s.ep == ep) {
+          s.auto_remote = false;
+          std::memset(s.name, 0, sizeof(s.name));
+          std::memcpy(s.name, c.name, strnlen(c.name, sizeof(s.name) - 1));
+          return Done(c, ep);
+        }
+        FreeSlot(dcid, idx, EDVSDSTDIED);
+      }
       return Done(c, BindRemote(dcid, idx, ep, nodeid, c.name));
     case BKUP_BIND:
     case REPLICA_BIND:

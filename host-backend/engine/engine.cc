@@ -117,7 +117,7 @@ void Engine::Impl::Submit(const Call& c, Nanos now) {
     case VDVK_OP_RCVRQST: return DoReceive(c, *me, now, true);
     case VDVK_OP_REPLY: return DoReply(c, *me);
     case VDVK_OP_NOTIFY: return DoNotify(c, *me, now);
-    case VDVK_OP_VCOPY: return DoVcopy(c, *me);
+    case VDVK_OP_VCOPY: return DoVcopy(c, *me, now);
     case VDVK_OP_WAKEUPEP: return DoWakeup(c);
     case VDVK_OP_BIND: return DoBind(c);
     case VDVK_OP_UNBIND: return DoUnbind(c, me);
@@ -146,7 +146,7 @@ void Engine::Cancel(RequestId id, Nanos) { impl_->Cancel(id); }
 void Engine::VcopyDone(RequestId id, int32_t result, Nanos) { impl_->VcopyDone(id, result); }
 void Engine::ProcessExited(ProcKey who, Nanos) { impl_->ProcessExited(who); }
 void Engine::DomainGone(uint32_t domain, Nanos) { impl_->DomainGone(domain); }
-void Engine::SetNodeUp(int32_t node, bool up, Nanos) { impl_->SetNodeUp(node, up); }
+void Engine::SetNodeUp(int32_t node, bool up, Nanos now) { impl_->SetNodeUp(node, up, now); }
 bool Engine::NodeUp(int32_t node) const { return impl_->NodeUp(node); }
 void Engine::RemoteResult(uint64_t op_id, int32_t result, const vdvk_msg* reply, Nanos) {
   impl_->RemoteResult(op_id, result, reply);
@@ -158,6 +158,9 @@ void Engine::RemoteVcopyDone(int32_t node, uint64_t op_id, int32_t result, Nanos
 }
 int32_t Engine::LookupEndpoint(int32_t dcid, int32_t ep) const {
   return impl_->LookupEndpoint(dcid, ep);
+}
+void Engine::LookupResult(uint64_t id, int32_t node, int32_t result, Nanos now) {
+  impl_->LookupResult(id, node, result, now);
 }
 void Engine::Tick(Nanos now) { impl_->Tick(now); }
 std::optional<Nanos> Engine::NextDeadline() const { return impl_->NextDeadline(); }

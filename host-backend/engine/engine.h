@@ -109,6 +109,20 @@ struct VcopyGrant {
 // when the server's answer (reply, or a send/sendrec to the client) exists,
 // and that answer travels back with the result. So a round trip costs one
 // request/response on the link, and no answer can overtake its request.
+// Automatic resolution (DVS needs an explicit rmtbind first): a send,
+// sendrec, notify or vcopy whose target endpoint is FREE on this node, in a DC
+// with other member nodes whose link is up, is parked and the engine asks
+// those nodes who owns the endpoint (EngineSink::LookupOnNode, one question
+// per node for all the calls parked on that endpoint). The first node that
+// answers with its own id gets an automatic REMOTE slot and the parked calls
+// are submitted again (so they forward to it); when every node said no (or
+// went down) they are submitted again without asking and end with the error
+// a free endpoint gives (EDVSDSTDIED, EDVSDEADSRCDST, ...). While parked a
+// call times out, is cancelled or dies like any blocked call. A forwarded op
+// that comes back saying the endpoint is gone there (EDVSDSTDIED,
+// EDVSDEADSRCDST, EDVSSRCDIED, EDVSNOTBIND, EDVSENDPOINT, EDVSNOPROXY) drops
+// an automatic REMOTE slot, so the next call resolves again. rmtbind slots
+// are never dropped, and rmtbind replaces an automatic slot.
 enum class RemoteKind : uint8_t { kSend = 0, kSendrec = 1, kReply = 2, kNotify = 3, kVcopy = 4 };
 
 struct RemoteOp {
@@ -174,6 +188,13 @@ class EngineSink {
   virtual void CancelForward(int32_t node, uint64_t op_id) { (void)node, (void)op_id; }
   // A vcopy from another node may move its bytes now (see RemoteVcopyGrant).
   virtual void StartRemoteVcopy(const RemoteVcopyGrant& g) { (void)g; }
+  // Ask node `node` where endpoint ep of DC dcid is bound (Node.lookup);
+  // answer with Engine::LookupResult(id, node, ...). Only called for nodes
+  // marked up; every question must be answered (EDVSNOTCONN if the link
+  // fails; a node going down counts as "no" too).
+  virtual void LookupOnNode(int32_t node, uint64_t id, int32_t dcid, int32_t ep) {
+    (void)node, (void)id, (void)dcid, (void)ep;
+  }
 };
 
 struct EngineConfig {
@@ -243,6 +264,9 @@ class Engine {
   void RemoteVcopyDone(int32_t node, uint64_t op_id, int32_t result, Nanos now);
   // Where endpoint ep of DC dcid lives: this node's id, a remote node id, or EDVS*.
   int32_t LookupEndpoint(int32_t dcid, int32_t ep) const;
+  // Node `node`'s answer to LookupOnNode question `id`: its LookupEndpoint
+  // result (only its own id counts as "owned there"). Unknown ids are ignored.
+  void LookupResult(uint64_t id, int32_t node, int32_t result, Nanos now);
 
   // Expire deadlines <= now (EDVSTIMEDOUT).
   void Tick(Nanos now);

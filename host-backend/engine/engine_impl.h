@@ -76,6 +76,7 @@ struct Slot {
   bool reply_phase = false;   // sendrec: request delivered, waiting for the answer
   bool rcvrqst = false;       // blocked in rcvrqst: takes no notifications
   bool wakeup = false;        // WAKEUPEP arrived while not blocked
+  bool auto_remote = false;   // REMOTE slot made by the engine (lookup, first contact), not rmtbind
   int32_t req = -1;           // own blocking IPC request (pool index)
   int32_t q_head = -1;        // senders queued on this slot (pool indices)
   int32_t q_tail = -1;
@@ -120,8 +121,10 @@ struct SlotRef {
 
 // kForward: a reply or notify sent to another node, waiting for its ack (it
 // holds no slot state: the caller is not blocked in IPC by DVK's rules).
+// kResolve: a call parked until the other nodes said who owns its target
+// (resolve.cc); it holds no slot state either, and is submitted again then.
 enum class Kind : uint8_t {
-  kSend, kSendrec, kReceive, kRcvrqst, kVcopy, kWaitBind, kWaitUnbind, kForward
+  kSend, kSendrec, kReceive, kRcvrqst, kVcopy, kWaitBind, kWaitUnbind, kForward, kResolve
 };
 
 // The owner key of a REMOTE slot: such slots take part in IPC like local ones
@@ -157,6 +160,8 @@ struct Request {
   int32_t fwd_node = -1;
   uint64_t fwd_op = 0;
   int32_t fwd_dst = 0;
+  // kResolve: the lookup it waits for.
+  uint64_t lookup_id = 0;
 };
 
 struct HeapEntry {
@@ -193,6 +198,7 @@ struct Engine::Impl {
   struct Target {
     int32_t err = 0;
     int32_t idx = -1;
+    bool free = false;  // err is the free-slot error: nobody is bound there on this node
   };
   Target Resolve(const Dc& dc, int32_t ep, int32_t self_ep, int32_t free_err) const;
   bool CanDeliver(const Slot& s, int32_t from_ep) const;
@@ -206,7 +212,7 @@ struct Engine::Impl {
   // ---- remote.cc: node links ----
   void Emit(const Completion& comp);
   void Forward(const Call& c, SlotRef me, int32_t dst_idx, RemoteKind kind, Nanos now);
-  void SetNodeUp(int32_t node, bool up);
+  void SetNodeUp(int32_t node, bool up, Nanos now);
   bool NodeUp(int32_t node) const;
   void RemoteResult(uint64_t op_id, int32_t result, const vdvk_msg* reply);
   void SubmitRemote(const RemoteOp& op, Nanos now);
@@ -214,6 +220,14 @@ struct Engine::Impl {
   int32_t BindRemote(int32_t dcid, int32_t idx, int32_t ep, int32_t node, const char* name);
   int32_t LookupEndpoint(int32_t dcid, int32_t ep) const;
   bool TakeQueued(const Call& c, Dc& dc, SlotRef me, int32_t src_ep);
+  void DropStaleAutoSlot(int32_t dcid, int32_t ep, int32_t node, int32_t result);
+
+  // ---- resolve.cc: which node owns a free endpoint (Node.lookup) ----
+  bool TryPark(const Call& c, SlotRef me, int32_t ep, Nanos now);
+  void LookupResult(uint64_t id, int32_t node, int32_t result, Nanos now);
+  void ResolveDone(uint64_t id, int32_t owner, Nanos now);
+  void LookupsNodeDown(int32_t node, Nanos now);
+  void Unpark(int32_t idx);
 
   // ---- notify.cc ----
   void DoNotify(const Call& c, SlotRef me, Nanos now);
@@ -223,7 +237,7 @@ struct Engine::Impl {
   void DoWakeup(const Call& c);
 
   // ---- vcopy.cc ----
-  void DoVcopy(const Call& c, SlotRef me);
+  void DoVcopy(const Call& c, SlotRef me, Nanos now);
   void VcopyDone(RequestId id, int32_t result);
   void ClearOnCopy(const Request& r);
   void ForwardVcopy(const Call& c, SlotRef me, int32_t src_idx, int32_t dst_idx);
@@ -281,6 +295,25 @@ struct Engine::Impl {
   std::unordered_map<RequestId, Incoming> incoming_;  // engine request id -> its origin
   RequestId next_incoming_ = 1;
   bool from_remote_ = false;  // inside SubmitRemote: never forward again (no multi-hop)
+  // Automatic resolution (resolve.cc): one lookup per (dc, ep) in flight,
+  // asked of every up member node; the calls parked on it are resubmitted
+  // once an owner answered or every node said no.
+  struct Parked {
+    int32_t idx;    // the kResolve request
+    uint64_t seq;   // its seq, so a recycled pool entry is never mistaken for it
+    Call call;
+  };
+  struct Lookup {
+    int32_t dc = 0;
+    int32_t ep = NONE;
+    uint64_t waiting = 0;  // nodes asked that have not answered
+    std::vector<Parked> parked;
+  };
+  std::unordered_map<uint64_t, Lookup> lookups_;
+  uint64_t next_lookup_ = 1;
+  // While resubmitting calls whose lookup found no owner: do not ask again.
+  int32_t no_resolve_dc_ = -1;
+  int32_t no_resolve_ep_ = NONE;
 };
 
 }  // namespace vdvk

@@ -1,143 +1,27 @@
 // engine_remote_test.cc - two engines (node 0 and node 1) wired together in
-// process: what one forwards the other receives, but only when the test pumps
-// the link, so every "still blocked until acknowledged" state is observable.
-#include <deque>
-#include <functional>
-
-#include "host-backend/engine/engine_test_util.h"
+// process (engine_cluster_util.h): what one forwards the other receives, but
+// only when the test pumps the link, so every "still blocked until
+// acknowledged" state is observable.
+#include "host-backend/engine/engine_cluster_util.h"
 
 namespace vdvk::test {
 namespace {
 
-class Cluster;
-
-// Records completions like FakeSink and puts link traffic on the cluster's wire.
-class LinkSink : public FakeSink {
- public:
-  LinkSink(Cluster* c, int node) : cluster_(c), node_(node) {}
-  void ForwardToNode(const RemoteOp& op) override;
-  void RemoteDone(int32_t node, uint64_t id, int32_t result, const vdvk_msg* reply) override;
-  void CancelForward(int32_t node, uint64_t op_id) override;
-  void StartRemoteVcopy(const RemoteVcopyGrant& g) override { rgrants.push_back(g); }
-  std::vector<RemoteOp> forwarded;
-  std::vector<RemoteVcopyGrant> rgrants;
-  int cancels = 0;
-
- private:
-  Cluster* cluster_;
-  int node_;
-};
-
-class Cluster : public ::testing::Test {
+class Cluster : public ClusterTest {
  protected:
+  Cluster() : ClusterTest(2) {}
   void SetUp() override {
-    for (int n = 0; n < 2; ++n) {
-      sink[n] = std::make_unique<LinkSink>(this, n);
-      EngineConfig cfg;
-      cfg.node_id = n;
-      eng[n] = std::make_unique<Engine>(cfg, sink[n].get());
-    }
-    for (int n = 0; n < 2; ++n) {
-      ASSERT_EQ(Run(n, Mk(P(1), VDVK_OP_ADDNODE, {0, 1 - n})), 0);
-      eng[n]->SetNodeUp(1 - n, true, now);
-    }
+    ClusterTest::SetUp();
+    if (HasFatalFailure()) return;
     // Node 0: client C (user, ep 100) and system S0 (ep 5); node 1: server S (ep 1).
     ASSERT_EQ(Run(0, Mk(kClient, VDVK_OP_BIND, {SELF_BIND, 0, 0, 100})), 100);
     ASSERT_EQ(Run(0, Mk(kSys0, VDVK_OP_BIND, {SELF_BIND, 0, 0, 5})), 5);
     ASSERT_EQ(Run(1, Mk(kServer, VDVK_OP_BIND, {SELF_BIND, 0, 0, 1})), 1);
     ASSERT_EQ(Run(0, Mk(P(1), VDVK_OP_BIND, {RMT_BIND, 0, -1, 1, 1})), 1);
   }
-  void TearDown() override {
-    for (auto& s : sink) {
-      for (const auto& [id, n] : s->times) EXPECT_EQ(n, 1) << "request " << id;
-    }
-  }
-
- public:
-  // One direction of the link: each item runs against the other engine.
-  void Post(std::function<void()> f) { wire.push_back(std::move(f)); }
-  // Delivers everything on the wire, including what that delivery produces.
-  void Pump() {
-    while (!wire.empty()) {
-      auto f = std::move(wire.front());
-      wire.pop_front();
-      f();
-    }
-  }
-  void ForwardFrom(int from, const RemoteOp& op) {
-    sink[from]->forwarded.push_back(op);
-    RemoteOp in = op;
-    in.node = from;  // the receiver sees the sender's node
-    const int to = op.node;
-    Post([this, to, in] { eng[to]->SubmitRemote(in, now); });
-  }
-  void WithdrawFrom(int from, int32_t node, uint64_t id) {
-    Post([this, from, node, id] { eng[node]->WithdrawRemote(from, id, now); });
-  }
-  void DoneFrom(int from, int32_t node, uint64_t id, int32_t result, const vdvk_msg* reply) {
-    std::optional<vdvk_msg> m;
-    if (reply) m = *reply;
-    (void)from;
-    Post([this, node, id, result, m] { eng[node]->RemoteResult(id, result, m ? &*m : nullptr, now); });
-  }
-
- protected:
-  static ProcKey P(int32_t pid) { return ProcKey{0, pid}; }
-  Call Mk(ProcKey who, uint32_t op, std::initializer_list<int32_t> args, int64_t to = -1) {
-    Call c;
-    c.id = next_id++;
-    c.caller = who;
-    c.op = op;
-    c.timeout_ms = to;
-    int i = 0;
-    for (int32_t a : args) c.arg[i++] = a;
-    return c;
-  }
-  Call MkMsg(ProcKey who, uint32_t op, int32_t ep, int32_t type, int32_t i1, int64_t to = -1) {
-    Call c = Mk(who, op, {ep}, to);
-    c.msg = MakeMsg(type, i1);
-    return c;
-  }
-  RequestId Submit(int n, const Call& c) {
-    eng[n]->Submit(c, now);
-    return c.id;
-  }
-  int32_t Run(int n, const Call& c) {
-    Submit(n, c);
-    auto r = Result(n, c.id);
-    EXPECT_TRUE(r.has_value()) << "op " << c.op << " on node " << n << " did not complete at once";
-    return r.value_or(INT32_MIN);
-  }
-  std::optional<int32_t> Result(int n, RequestId id) const {
-    for (const Done& d : sink[n]->done) {
-      if (d.id == id) return d.result;
-    }
-    return std::nullopt;
-  }
-  message Msg(int n, RequestId id) const {
-    for (const Done& d : sink[n]->done) {
-      if (d.id == id && d.has_msg) return AsMessage(d.msg);
-    }
-    ADD_FAILURE() << "no message for " << id;
-    return message{};
-  }
 
   const ProcKey kClient{0, 500}, kSys0{0, 501}, kServer{0, 600}, kOther{0, 601};
-  std::unique_ptr<LinkSink> sink[2];
-  std::unique_ptr<Engine> eng[2];
-  std::deque<std::function<void()>> wire;
-  Nanos now = 1'000'000'000'000;
-  RequestId next_id = 1;
 };
-
-void LinkSink::ForwardToNode(const RemoteOp& op) { cluster_->ForwardFrom(node_, op); }
-void LinkSink::CancelForward(int32_t node, uint64_t op_id) {
-  ++cancels;
-  cluster_->WithdrawFrom(node_, node, op_id);
-}
-void LinkSink::RemoteDone(int32_t node, uint64_t id, int32_t result, const vdvk_msg* reply) {
-  cluster_->DoneFrom(node_, node, id, result, reply);
-}
 
 TEST_F(Cluster, RmtBindChecksNodeLinkAndDc) {
   EXPECT_EQ(Run(0, Mk(P(1), VDVK_OP_BIND, {RMT_BIND, 0, -1, 2, 0})), EDVSBADNODEID);  // ourselves

@@ -11,7 +11,7 @@ Engine::Impl::Target Engine::Impl::Resolve(const Dc& dc, int32_t ep, int32_t sel
   const int32_t idx = dc.IndexOfNr(EndpointNr(ep));
   if (idx < 0) return {EDVSRANGE, -1};
   const Slot& s = dc.slots[idx];
-  if (s.state == SlotState::kFree) return {free_err, -1};
+  if (s.state == SlotState::kFree) return {free_err, -1, true};
   if (s.ep != ep) return {EDVSENDPOINT, -1};
   // A REMOTE slot resolves too: the caller either forwards to its node or,
   // when the remote process waits for an answer from the caller, delivers here.
@@ -63,6 +63,7 @@ void Engine::Impl::DoSend(const Call& c, SlotRef me, Nanos now, bool sendrec) {
   Dc& dc = dcs_[me.dc];
   Slot& self = dc.slots[me.idx];
   const Target t = Resolve(dc, c.arg[0], self.ep, sendrec ? EDVSDEADSRCDST : EDVSDSTDIED);
+  if (t.free && TryPark(c, me, c.arg[0], now)) return;
   if (t.err != 0) return Done(c, t.err);
   if (t.idx == me.idx) return Done(c, EDVSENDPOINT);
   Slot& dst = dc.slots[t.idx];

@@ -48,6 +48,7 @@ void Engine::Impl::DoNotify(const Call& c, SlotRef me, Nanos now) {
   }
 
   const Target t = Resolve(dc, c.arg[1], self.ep, EDVSDSTDIED);
+  if (t.free && TryPark(c, me, c.arg[1], now)) return;
   if (t.err != 0) return Done(c, t.err);
   if (t.idx == me.idx) return Done(c, EDVSENDPOINT);
   // The destination's node decides whether it is a system process.

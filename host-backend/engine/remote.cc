@@ -76,6 +76,7 @@ void Engine::Impl::RemoteResult(uint64_t op_id, int32_t result, const vdvk_msg* 
   const int32_t idx = it->second;
   Request& r = pool_[idx];
   fwd_ops_.erase(it);
+  const int32_t node = r.fwd_node;
   r.fwd_node = -1;  // answered: nothing to cancel over there
   if (r.kind == Kind::kSendrec && result == 0) {
     if (reply == nullptr) return Finish(idx, EDVSINVAL);  // a peer bug, not a hang
@@ -89,10 +90,13 @@ void Engine::Impl::RemoteResult(uint64_t op_id, int32_t result, const vdvk_msg* 
     ++counters_.vcopies;
     counters_.vcopy_bytes += r.bytes;
   }
+  const int32_t dcid = r.slot.dc;
+  const int32_t dst = r.fwd_dst;
   Finish(idx, result > 0 ? 0 : result);
+  DropStaleAutoSlot(dcid, dst, node, result);
 }
 
-void Engine::Impl::SetNodeUp(int32_t node, bool up) {
+void Engine::Impl::SetNodeUp(int32_t node, bool up, Nanos now) {
   if (node < 0 || node >= cfg_.nr_nodes || node == cfg_.node_id) return;
   const uint64_t bit = uint64_t{1} << node;
   if (up) {
@@ -123,6 +127,7 @@ void Engine::Impl::SetNodeUp(int32_t node, bool up) {
   for (int32_t idx : doomed) {
     if (pool_[idx].live) Finish(idx, EDVSNOTCONN);
   }
+  LookupsNodeDown(node, now);
 }
 
 void Engine::Impl::WithdrawRemote(int32_t node, uint64_t id) {
@@ -174,6 +179,7 @@ void Engine::Impl::SubmitRemote(const RemoteOp& op, Nanos now) {
   // contact (DVS needs an explicit rmtbind; a peer that talks to us proves it).
   if (s.state == SlotState::kFree) {
     BindRemote(op.dcid, idx, op.src_ep, op.node, "remote");
+    dc.slots[idx].auto_remote = true;
   } else if (s.state == SlotState::kLocal || s.nodeid != op.node) {
     return Done(c, EDVSSLOTUSED);
   } else if (s.ep != op.src_ep) {

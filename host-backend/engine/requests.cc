@@ -99,6 +99,9 @@ void Engine::Impl::Detach(int32_t idx) {
       break;
     case Kind::kForward:
       break;
+    case Kind::kResolve:
+      Unpark(idx);
+      break;
     case Kind::kWaitBind:
     case Kind::kWaitUnbind: {
       auto it = std::find(waiters_.begin(), waiters_.end(), idx);

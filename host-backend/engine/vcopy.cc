@@ -5,7 +5,7 @@
 
 namespace vdvk {
 
-void Engine::Impl::DoVcopy(const Call& c, SlotRef me) {
+void Engine::Impl::DoVcopy(const Call& c, SlotRef me, Nanos now) {
   Dc& dc = dcs_[me.dc];
   Slot& self = dc.slots[me.idx];
   const int32_t bytes = c.arg[2];
@@ -16,8 +16,10 @@ void Engine::Impl::DoVcopy(const Call& c, SlotRef me) {
     return Resolve(dc, ep, self.ep, free_err);
   };
   const Target src = party(c.arg[0], EDVSSRCDIED);
+  if (src.free && TryPark(c, me, c.arg[0], now)) return;
   if (src.err != 0) return Done(c, src.err);
   const Target dst = party(c.arg[1], EDVSDSTDIED);
+  if (dst.free && TryPark(c, me, c.arg[1], now)) return;
   if (dst.err != 0) return Done(c, dst.err);
   if (src.idx == dst.idx) return Done(c, EDVSINVAL);
   const bool src_remote = dc.slots[src.idx].state == SlotState::kRemote;

@@ -30,6 +30,10 @@ class LinkOut {
   // that is polling its rings should return to its event loop now rather
   // than finish its poll window. Cheap (one poll(2)); never consumes input.
   virtual bool HasInput() { return false; }
+  // Ask node `node` where endpoint ep of DC dcid is bound (Node.lookup);
+  // exactly one LinkIn::LookupResult(id, node, ...) follows (EDVSNOTCONN
+  // when the link is down or the call fails).
+  virtual void Lookup(int32_t node, int32_t dcid, int32_t ep, uint64_t id) = 0;
 };
 
 // Links -> backend: what the peers did. Every call ends in an engine call.
@@ -46,6 +50,8 @@ class LinkIn {
   virtual void RemoteVcopyDone(int32_t node, uint64_t id, int32_t result) {
     (void)node, (void)id, (void)result;
   }
+  // The answer to LinkOut::Lookup: a node id, or EDVS*.
+  virtual void LookupResult(uint64_t id, int32_t node, int32_t result) = 0;
   // After a batch of the calls above: a chance to serve the rings once.
   virtual void LinkBatchDone() = 0;
 };

@@ -200,6 +200,35 @@ void LinkLoop::ForwardVcopy(wire::Node::Client& cap, const RemoteOp& op) {
       }).exclusiveJoin(kj::mv(cancel.promise)));
 }
 
+// Node.lookup on a peer, for the engine's automatic endpoint resolution. A
+// peer that stalls is declared down by its heartbeats, which the engine
+// counts as "not there"; the late answer is then ignored.
+void LinkLoop::AskLookup(int32_t node, uint64_t id, int32_t dcid, int32_t ep) {
+  auto post = [this, node, id](int32_t result) {
+    Event e;
+    e.kind = Event::kLookupResult;
+    e.node = node;
+    e.id = id;
+    e.result = result;
+    links_->PostEvent(std::move(e));
+  };
+  auto it = peers_.find(node);
+  wire::Node::Client* cap = nullptr;
+  if (it != peers_.end() && it->second->up) {
+    KJ_IF_MAYBE(c, it->second->cap) { cap = c; }
+  }
+  if (cap == nullptr) return post(EDVSNOTCONN);
+  auto req = cap->lookupRequest();
+  req.setDcid(dcid);
+  req.setEp(ep);
+  tasks_.add(req.send().then(
+      [post](capnp::Response<wire::Node::LookupResults>&& r) { post(r.getNodeId()); },
+      [post, id](kj::Exception&& e) {
+        spdlog::debug("node links: lookup {} failed: {}", id, e.getDescription().cStr());
+        post(EDVSNOTCONN);
+      }));
+}
+
 // ---- requests from peers (NodeImpl) ----------------------------------------------
 
 kj::Promise<Answer> LinkLoop::SubmitOp(const RemoteOp& in) {

@@ -54,6 +54,8 @@ class LinkLoop final : public NodeHost, private kj::TaskSet::ErrorHandler {
   void Cancel(uint64_t op_id);
   void LookupDone(uint64_t id, int32_t result);
   void StartVcopy(const RemoteVcopyGrant& g);
+  // Node.lookup on `node`; exactly one Event::kLookupResult follows.
+  void AskLookup(int32_t node, uint64_t id, int32_t dcid, int32_t ep);
 
   // For NodeLinks, which drives the kj loop from libev.
   kj::WaitScope& wait_scope() { return io_.waitScope; }

@@ -161,6 +161,7 @@ bool NodeLinks::HasInput() {
   return poll(&p, 1, 0) > 0;
 }
 
+
 void NodeLinks::PostEvent(Event e) {
   if (!stopping_) events_.push_back(std::move(e));
 }
@@ -192,6 +193,9 @@ void NodeLinks::Deliver() {
       case Event::kVcopyDone:
         in_->RemoteVcopyDone(e.node, e.id, e.result);
         break;
+      case Event::kLookupResult:
+        in_->LookupResult(e.id, e.node, e.result);
+        break;
     }
   }
   delivering_ = false;
@@ -221,6 +225,12 @@ void NodeLinks::Cancel(int32_t, uint64_t op_id) {
 void NodeLinks::LookupDone(uint64_t id, int32_t result) {
   if (kj_ == nullptr) return;
   kj_->LookupDone(id, result);
+  AfterRequest();
+}
+
+void NodeLinks::Lookup(int32_t node, int32_t dcid, int32_t ep, uint64_t id) {
+  if (kj_ == nullptr) return;  // no links, no node is up: the engine never asks
+  kj_->AskLookup(node, id, dcid, ep);
   AfterRequest();
 }
 

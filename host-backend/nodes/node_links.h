@@ -58,7 +58,7 @@ struct LinkConfig {
 
 // kj -> libev
 struct Event {
-  enum Kind { kNodeState, kResult, kOp, kWithdrawn, kLookup, kVcopyDone } kind = kNodeState;
+  enum Kind { kNodeState, kResult, kOp, kWithdrawn, kLookup, kVcopyDone, kLookupResult } kind = kNodeState;
   int32_t node = 0;        // kNodeState, kWithdrawn, kVcopyDone
   bool up = false;         // kNodeState
   uint64_t id = 0;         // kResult, kWithdrawn, kLookup, kVcopyDone
@@ -87,6 +87,7 @@ class NodeLinks final : public LinkOut {
   void LookupDone(uint64_t id, int32_t result) override;
   void StartVcopy(const RemoteVcopyGrant& g) override;
   bool HasInput() override;
+  void Lookup(int32_t node, int32_t dcid, int32_t ep, uint64_t id) override;
 
   // Called by LinkLoop from kj callbacks: queued for LinkIn (see above).
   void PostEvent(Event e);

@@ -85,6 +85,7 @@ class Backend final : public EngineSink, public nodes::LinkIn {
   void RemoteDone(int32_t node, uint64_t id, int32_t result, const vdvk_msg* reply) override;
   void CancelForward(int32_t node, uint64_t op_id) override;
   void StartRemoteVcopy(const RemoteVcopyGrant& g) override;
+  void LookupOnNode(int32_t node, uint64_t id, int32_t dcid, int32_t ep) override;
 
   // Node links (backend_links.cc). `out` outlives the Backend's loop run.
   void SetLinkOut(nodes::LinkOut* out) { link_out_ = out; }
@@ -94,6 +95,7 @@ class Backend final : public EngineSink, public nodes::LinkIn {
   void RemoteOpWithdrawn(int32_t node, uint64_t id) override;
   void LookupArrived(uint64_t id, int32_t dcid, int32_t ep) override;
   void RemoteVcopyDone(int32_t node, uint64_t id, int32_t result) override;
+  void LookupResult(uint64_t id, int32_t node, int32_t result) override;
   void LinkBatchDone() override;
 
  private:

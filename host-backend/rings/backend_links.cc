@@ -54,6 +54,16 @@ void Backend::LookupArrived(uint64_t id, int32_t dcid, int32_t ep) {
   if (link_out_ != nullptr) link_out_->LookupDone(id, engine_->LookupEndpoint(dcid, ep));
 }
 
+// Automatic endpoint resolution (engine.h): the engine's question to one
+// node, and that node's answer.
+void Backend::LookupOnNode(int32_t node, uint64_t id, int32_t dcid, int32_t ep) {
+  if (link_out_ != nullptr) link_out_->Lookup(node, dcid, ep, id);
+}
+
+void Backend::LookupResult(uint64_t id, int32_t node, int32_t result) {
+  WithEngine([&] { engine_->LookupResult(id, node, result, Now()); });
+}
+
 void Backend::LinkBatchDone() {
   // Completions went to the rings; serve them once (and poll briefly, as
   // after any other wakeup: the client's next request is usually close).

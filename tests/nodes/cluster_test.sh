@@ -9,7 +9,7 @@
 # selects their node (a unix socket works across network namespaces).
 #
 # Scenarios: sendrec notify token kill_rejoin stall withdraw garbage vcopy vcopy_kill
-# vcopy_stall m3ftp (+ latency, by hand)
+# vcopy_stall resolve m3ftp (+ latency, by hand)
 # Exit 0 when every check passed; the failing check is printed otherwise.
 set -u
 scenario=$1
@@ -288,6 +288,27 @@ m3ftp)
 	cmp -s "$dir/root/big" "$dir/root/up" || fail "put file differs"
 	log "get ${mb} MiB node 0 -> node 1: $(((t1 - t0) / 1000000)) ms ($(tail -n1 "$dir/get.log"))"
 	log "put ${mb} MiB node 1 -> node 0: $(((t2 - t1) / 1000000)) ms ($(tail -n1 "$dir/put.log"))"
+	;;
+resolve)
+	# No rmtbind anywhere: clients on nodes 1 and 2 find node 0's servers
+	# through the backends' automatic resolution (Node.lookup to the DC's
+	# other nodes); a server that moves to another node is found again.
+	peer_bg srv0 0 server --ep 10 --count 0
+	peer_bg vs0 0 vserver --ep 12
+	wait_log "$dir/srv0.log" ready 5 && wait_log "$dir/vs0.log" ready 5 || fail "servers not ready"
+	out=$(peer_fg 1 client --ep 100 --server 10 --node 0 --count 1000 --rmt-tries 0) || fail "1 -> 0: $out"
+	log "node 1 -> node 0 sendrec without rmtbind: $out"
+	out=$(peer_fg 2 vclient --ep 21 --server 12 --node 0 --count 4 --rmt-tries 0) || fail "2 <-> 0: $out"
+	log "node 2 <-> node 0 vcopy 4 x 1 MiB each way without rmtbind: $out"
+	# The server moves to node 2: node 1's automatic slot (-> node 0) is stale,
+	# the first sendrec fails there (EDVSDEADSRCDST, retried by the client),
+	# the slot is dropped and the next call finds node 2.
+	kill -9 "$srv0_pid"
+	wait "$srv0_pid" 2>/dev/null
+	peer_bg srv2 2 server --ep 10 --count 0
+	wait_log "$dir/srv2.log" ready 5 || fail "server on node 2 not ready"
+	out=$(peer_fg 1 client --ep 101 --server 10 --node 2 --count 500 --rmt-tries 0) || fail "1 -> 2 after the move: $out"
+	log "node 1 -> node 2 after the server moved: $out"
 	;;
 withdraw)
 	# A client killed while its sendrec waits on another node: the request

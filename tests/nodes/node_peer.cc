@@ -8,7 +8,9 @@
 //   node_peer client --ep E --server S --node K --count N [--nodes a,b] [--timeout-ms T]
 //                    [--rmt-tries N]
 //                    N sendrecs to S on node K, payload checked; prints "ok N rtt_us X"
-//                    or "error CODE after_ms M" for the first failed call
+//                    or "error CODE after_ms M" for the first failed call.
+//                    --rmt-tries 0 (client, vclient, notify-send): no rmtbind, the
+//                    backend resolves S's node by itself
 //   node_peer notify-send --ep E --dst D --node K [--nodes a,b]
 //   node_peer notify-recv --ep E --from S [--nodes a,b]
 //   node_peer setup --ep 0 [--server S --node K] [--nodes a,b]
@@ -80,7 +82,9 @@ int Setup(const Args& a) {
     long rc = dvk_add_node(kDc, n);
     if (rc != 0 && rc != EDVSDCNODE) return Fail("add_node", rc);
   }
-  if (a.role == "client" || a.role == "vclient") {
+  if (a.rmt_tries == 0 && a.role != "setup") {
+    // No rmtbind: the backend's automatic resolution finds the node.
+  } else if (a.role == "client" || a.role == "vclient") {
     if (int rc = RmtBind(a.server, a.node, a.rmt_tries)) return rc;
   } else if (a.role == "notify-send") {
     if (int rc = RmtBind(a.dst, a.node, a.rmt_tries)) return rc;

@@ -1,0 +1,153 @@
+/*
+ * guest_remote.c - runs inside a UML guest attached to node 1 (static, guest
+ * libdvk): the parts of "a guest talks to a host process on another node"
+ * that uml-vdvk/tests/guest_dvk.c does not cover. Exit 0 on success, 1 with a
+ * line on stderr on the first wrong result.
+ *
+ *   guest_remote notify EP DST
+ *       binds EP, notifies DST (bound on another node), unbinds. A remote
+ *       notify returns once DST's node holds it, so leaving at once is fine
+ *       (unlike guest_dvk notify-send, which waits for a local receiver).
+ *   guest_remote vcopy EP PEER
+ *       binds EP; PEER is vcopy_peer (vcopy_proto.h) on another node. Tries a
+ *       pull (PEER -> us), a push (us -> PEER) and a host-initiated push into
+ *       us (VC_PUSH); prints each result as "vcopy KIND -> RC NAME". A result
+ *       of 0 must carry the right bytes; an error must be a DVK error, and
+ *       afterwards the peer still answers and its buffer is unchanged.
+ */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "dvk/dvk.h"
+#include "uml-vdvk/tests/vcopy_proto.h"
+
+#define BYTES 4096
+
+static int fail(const char *what, long rc)
+{
+	fprintf(stderr, "guest_remote: %s: %ld (%s)\n", what, rc, dvk_strerror(rc));
+	return 1;
+}
+
+static int notify(int ep, int dst)
+{
+	long rc = dvk_bind(0, ep);
+
+	if (rc != ep)
+		return fail("bind", rc);
+	rc = dvk_notify(dst);
+	if (rc != 0)
+		return fail("notify", rc);
+	printf("guest_remote: notify %d -> %d acknowledged\n", ep, dst);
+	rc = dvk_unbind(0, ep);
+	return rc < 0 ? fail("unbind", rc) : 0;
+}
+
+/* One request to the peer: 0 with its answer in *m, or the sendrec's error. */
+static long ask(int peer, int type, int seed, int n, uint64_t p1, message *m)
+{
+	long rc;
+
+	memset(m, 0, sizeof(*m));
+	m->m_type = type;
+	m->m1_i1 = seed;
+	m->m1_i2 = n;
+	m->m_u.m_m1.m1p1_u64 = p1;
+	rc = dvk_sendrec(peer, m);
+	if (rc != 0)
+		return rc;
+	if (m->m_source != peer || m->m_type != type)
+		return EDVSBADVALUE;
+	return 0;
+}
+
+/* The peer answers, then enters its receive: a vcopy in between finds it not
+ * receiving (EDVSPROCSTS, DVK's rule); try again shortly. */
+static long vcopy_retry(int src, void *src_addr, int dst, void *dst_addr)
+{
+	long rc = EDVSPROCSTS;
+	int i;
+
+	for (i = 0; i < 1000 && rc == EDVSPROCSTS; i++) {
+		if (i)
+			usleep(1000);
+		rc = dvk_vcopy(src, src_addr, dst, dst_addr, BYTES);
+	}
+	return rc;
+}
+
+static int report(const char *kind, long rc)
+{
+	printf("guest_remote: vcopy %s -> %ld %s\n", kind, rc, rc ? dvk_strerror(rc) : "ok");
+	fflush(stdout);
+	return rc > 0 ? fail("vcopy returned a positive value", rc) : 0;
+}
+
+static int vcopy(int ep, int peer)
+{
+	static uint8_t buf[BYTES];
+	message m;
+	uint64_t peer_buf;
+	long rc;
+	int i, seed;
+
+	if ((rc = dvk_bind(0, ep)) != ep)
+		return fail("bind", rc);
+	if ((rc = ask(peer, VC_ADDR, 0, 0, 0, &m)) != 0)
+		return fail("VC_ADDR", rc);
+	peer_buf = m.m_u.m_m1.m1p1_u64;
+	if (m.m1_i1 < BYTES)
+		return fail("peer buffer too small", m.m1_i1);
+	if ((rc = ask(peer, VC_FILL, 7, BYTES, 0, &m)) != 0 || m.m1_i1 != 0)
+		return fail("VC_FILL", rc ? rc : m.m1_i1);
+
+	/* Pull: the peer's pattern lands here, or nothing changes. */
+	memset(buf, 0xee, sizeof(buf));
+	rc = vcopy_retry(peer, (void *)(uintptr_t)peer_buf, SELF, buf);
+	if (report("pull", rc))
+		return 1;
+	for (i = 0; i < BYTES; i++) {
+		uint8_t want = rc == 0 ? vc_pattern(7, (uint64_t)i) : 0xee;
+		if (buf[i] != want)
+			return fail("pulled bytes wrong at", i);
+	}
+	/* Push: our pattern replaces the peer's, or the peer keeps its own. */
+	for (i = 0; i < BYTES; i++)
+		buf[i] = vc_pattern(9, (uint64_t)i);
+	rc = vcopy_retry(SELF, buf, peer, (void *)(uintptr_t)peer_buf);
+	if (report("push", rc))
+		return 1;
+	seed = rc == 0 ? 9 : 7;
+	if ((rc = ask(peer, VC_CHECK, seed, BYTES, 0, &m)) != 0 || m.m1_i1 != 0)
+		return fail("peer buffer after the push (VC_CHECK)", rc ? rc : m.m1_i1);
+	/* The host peer as the caller, copying into us while we wait in sendrec. */
+	memset(buf, 0xee, sizeof(buf));
+	if ((rc = ask(peer, VC_PUSH, 0, BYTES, (uint64_t)(uintptr_t)buf, &m)) != 0)
+		return fail("VC_PUSH", rc);
+	if (report("host-initiated", m.m1_i1))
+		return 1;
+	for (i = 0; i < BYTES; i++) {
+		if (m.m1_i1 == 0 ? buf[i] != vc_pattern(seed, (uint64_t)i) : buf[i] != 0xee)
+			return fail("bytes after the host-initiated vcopy wrong at", i);
+	}
+	if ((rc = ask(peer, VC_QUIT, 0, 0, 0, &m)) != 0)
+		return fail("VC_QUIT", rc);
+	printf("guest_remote: vcopy checks done, peer still answered\n");
+	rc = dvk_unbind(0, ep);
+	return rc < 0 ? fail("unbind", rc) : 0;
+}
+
+int main(int argc, char **argv)
+{
+	const char *mode = argc > 1 ? argv[1] : "";
+
+	if (!strcmp(mode, "notify") && argc == 4)
+		return notify(atoi(argv[2]), atoi(argv[3]));
+	if (!strcmp(mode, "vcopy") && argc == 4)
+		return vcopy(atoi(argv[2]), atoi(argv[3]));
+	fprintf(stderr, "usage: see the comment at the top of guest_remote.c\n");
+	return 2;
+}

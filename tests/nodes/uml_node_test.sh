@@ -1,0 +1,203 @@
+#!/usr/bin/env bash
+# A UML guest attached to node 1 talks DVK with host processes on node 0
+# (issue 5, item 3; ctest label "uml").
+#
+#   uml_node_test.sh HOST_BACKEND NODE_PEER LATENCY_SERVER LATENCY_CLIENT DVKCTL
+#                    GUEST_DVK GUEST_REMOTE VCOPY_PEER
+#
+# Two host-backends linked by Cap'n Proto (--listen/--peer), each in its own
+# network namespace joined by a veth pair (made and removed here; loopback
+# with two ports when namespaces cannot be made, and the test says so).
+# Node 1 also serves a guest ring (--guest-ring); the UML guest itself needs
+# no network: its ring is a file. One guest boot runs, in order:
+#   guest_dvk client 1 11 1000 : getdvsinfo says node 1; 1,000 sendrecs with
+#                                payload and m_source checks to latency_server
+#                                on node 0 (rmtbind 11 -> node 0 on node 1)
+#   guest_dvk client 1 14 100 46 : the same to a second latency_server on
+#                                node 0 that nobody rmtbinds: node 1's backend
+#                                resolves its node (Node.lookup)
+#   guest_remote notify 43 12  : a notify to node_peer notify-recv on node 0
+#   guest_dvk serve 44 200     : latency_client on node 0 does 200 sendrecs to
+#                                the guest (rmtbind 44 -> node 1 on node 0)
+#   guest_dvk notify-recv 52 5 : node_peer notify-send on node 0 notifies the guest
+#   guest_remote vcopy 45 13   : vcopy between the guest and vcopy_peer on
+#                                node 0, both directions and host-initiated.
+#                                Not supported: the guest side would need the
+#                                backend's guest-physical copy on the link
+#                                thread; each vcopy must end with EDVSPERM,
+#                                leave both buffers untouched and the peers
+#                                working.
+# Skips (77) without a kernel whose vdvk driver has VDVK_IOC_CALL.
+set -uo pipefail
+
+backend=${1:?usage: see header}
+peer=${2:?}
+lat_server=${3:?}
+lat_client=${4:?}
+dvkctl=${5:?}
+guest=${6:?}
+gremote=${7:?}
+vpeer=${8:?}
+
+test_name=uml_node_test
+# shellcheck source=../../uml-vdvk/tests/guest_test_lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../../uml-vdvk/tests/guest_test_lib.sh"
+
+TOKEN=uml-cluster
+EDVSPERM_CODE=-1  # dvk.h
+tag=$$
+use_ns=0
+declare -a addr ns bpid
+ring=$work/g1.ring
+
+# Replaces the library's: backends live in namespaces we must remove.
+cleanup() {
+	for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null; done
+	wait 2>/dev/null
+	if ((use_ns)); then
+		for i in 0 1; do ip netns del "vdvk${tag}u$i" 2>/dev/null; done
+	fi
+	rm -rf "$work"
+}
+fail() {
+	echo "FAIL: $*"
+	for f in "$work"/*.log; do echo "---- $f"; tail -n 30 "$f"; done
+	exit 1
+}
+
+setup_net() {
+	if [[ -z ${VDVK_TEST_LOOPBACK:-} ]] && ip netns add "vdvk${tag}u0" 2>/dev/null; then
+		use_ns=1
+		ns=("vdvk${tag}u0" "vdvk${tag}u1")
+		ip netns add "${ns[1]}" || fail "netns add"
+		ip link add eth0 netns "${ns[0]}" type veth peer name eth0 netns "${ns[1]}" || fail "veth"
+		for i in 0 1; do
+			ip -n "${ns[$i]}" addr add "10.78.0.$((i + 1))/24" dev eth0 || fail "addr"
+			ip -n "${ns[$i]}" link set eth0 up || fail "eth0 up"
+			ip -n "${ns[$i]}" link set lo up || fail "lo up"
+			addr[$i]="10.78.0.$((i + 1)):7000"
+		done
+		echo "network namespaces joined by a veth pair (10.78.0.1-2)"
+	else
+		echo "no network namespaces (cannot create them${VDVK_TEST_LOOPBACK:+, or VDVK_TEST_LOOPBACK set}): falling back to loopback"
+		local base=$((24000 + (tag % 2000) * 2))
+		addr=("127.0.0.1:$base" "127.0.0.1:$((base + 1))")
+	fi
+}
+
+# start_backend I [extra flags...]
+start_backend() {
+	local i=$1
+	shift
+	local cmd=("$backend" --node "$i" --socket "$work/n$i.sock" --config "$work/backend.conf"
+		--listen "${addr[$i]}" --peer "$((1 - i))=${addr[$((1 - i))]}" --token "$TOKEN"
+		--heartbeat-ms 100 --dead-ms 600 "$@")
+	if ((use_ns)); then
+		ip netns exec "${ns[$i]}" "${cmd[@]}" >"$work/b$i.log" 2>&1 &
+	else
+		"${cmd[@]}" >"$work/b$i.log" 2>&1 &
+	fi
+	bpid[$i]=$!
+	pids+=("${bpid[$i]}")
+	for _ in $(seq 500); do
+		grep -q "ready on" "$work/b$i.log" && return 0
+		kill -0 "${bpid[$i]}" 2>/dev/null || fail "backend $i exited at start"
+		sleep 0.01
+	done
+	fail "backend $i did not start"
+}
+
+# wait_for SECONDS COMMAND... : until COMMAND succeeds
+wait_for() {
+	local n=$(($1 * 20))
+	shift
+	for _ in $(seq "$n"); do "$@" && return 0; sleep 0.05; done
+	return 1
+}
+on() { local i=$1; shift; VDVK_SOCKET="$work/n$i.sock" "$@"; }
+receiving() { on 1 "$dvkctl" proc 0 "$1" 2>/dev/null | grep -q RECEIVING; }
+
+setup_net
+# Guest endpoints must be system processes (they receive and notify).
+echo "dc0_nr_sysprocs = 128" >"$work/backend.conf"
+start_backend 0
+start_backend 1 --guest-ring "$ring"
+wait_for 10 grep -q "link to node 1 .* is up" "$work/b0.log" || fail "link 0 -> 1 never came up"
+wait_for 10 grep -q "link to node 0 .* is up" "$work/b1.log" || fail "link 1 -> 0 never came up"
+
+# Host processes on node 0, and the DC membership + rmtbinds on both nodes.
+on 0 "$peer" setup --ep 0 --nodes 1 >/dev/null || fail "node 0: add node 1"
+on 0 "$lat_server" --ep 11 >"$work/server.log" 2>&1 &
+pids+=("$!")
+on 0 "$lat_server" --ep 14 >"$work/server14.log" 2>&1 &
+pids+=("$!")
+on 0 "$peer" notify-recv --ep 12 --from 43 --nodes 1 >"$work/nrecv.log" 2>&1 &
+nrecv_pid=$!
+pids+=("$nrecv_pid")
+on 0 "$vpeer" 13 65536 >"$work/vpeer.log" 2>&1 &
+vpeer_pid=$!
+pids+=("$vpeer_pid")
+wait_for 5 grep -q bound "$work/server.log" || fail "latency_server did not bind"
+wait_for 5 grep -q bound "$work/server14.log" || fail "latency_server 14 did not bind"
+wait_for 5 grep -q ready "$work/nrecv.log" || fail "notify-recv did not bind"
+wait_for 5 grep -q bound "$work/vpeer.log" || fail "vcopy_peer did not bind"
+for ep in 11 12 13; do
+	on 1 "$peer" setup --ep 0 --server $ep --node 0 --nodes 0 >/dev/null || fail "node 1: rmtbind $ep"
+done
+for ep in 44 52; do
+	on 0 "$peer" setup --ep 0 --server $ep --node 1 --nodes 1 >/dev/null || fail "node 0: rmtbind $ep"
+done
+
+# Node 0's clients of the guest start once the guest waits for them.
+(
+	wait_for 120 receiving 44 || exit 3
+	on 0 "$lat_client" --server-ep 44 --ep 41 --loops 200
+) >"$work/lclient.log" 2>&1 &
+lclient_pid=$!
+pids+=("$lclient_pid")
+(
+	wait_for 120 receiving 52 || exit 3
+	on 0 "$peer" notify-send --ep 5 --dst 52 --node 1 --nodes 1
+) >"$work/nsend.log" 2>&1 &
+nsend_pid=$!
+pids+=("$nsend_pid")
+
+out=$(uml --timeout 180 --ring "$ring" -- /bin/sh -c \
+	"$guest client 1 11 1000 && $guest client 1 14 100 46 && $gremote notify 43 12 && $guest serve 44 200 &&
+	 $guest notify-recv 52 5 && $gremote vcopy 45 13;
+	 rc=\$?; dmesg | grep -i -E 'oops|bug:|panic|call trace'; exit \$rc" 2>&1)
+rc=$?
+echo "$out"
+[[ $rc == 0 ]] || fail "guest exited $rc"
+! grep -Eqi 'oops|bug:|panic|call trace' <<<"$out" || fail "kernel trouble in the guest"
+
+grep -q '1000 sendrecs ok' <<<"$out" || fail "no guest -> node 0 sendrec summary"
+echo "ok: guest on node 1 -> latency_server on node 0: $(grep -o '1000 sendrecs ok.*' <<<"$out")"
+grep -q '100 sendrecs ok' <<<"$out" || fail "no guest -> node 0 sendrec summary without rmtbind"
+echo "ok: ... and to one nobody rmtbinds: $(grep -o '100 sendrecs ok.*' <<<"$out")"
+
+grep -q 'notify 43 -> 12 acknowledged' <<<"$out" || fail "guest notify not acknowledged"
+wait "$nrecv_pid" || fail "notify-recv on node 0: $(cat "$work/nrecv.log")"
+grep -q 'ok notify from 43' "$work/nrecv.log" || fail "node 0 got no notify from the guest"
+echo "ok: guest on node 1 notified a host process on node 0"
+
+wait "$lclient_pid" || fail "latency_client on node 0 -> guest: $(cat "$work/lclient.log")"
+grep -q '200 round trips verified' "$work/lclient.log" || fail "latency_client: $(cat "$work/lclient.log")"
+echo "ok: latency_client on node 0 -> guest server on node 1: $(grep -o '200 round trips.*' "$work/lclient.log")"
+
+wait "$nsend_pid" || fail "notify-send on node 0: $(cat "$work/nsend.log")"
+grep -q 'notify from 5 received' <<<"$out" || fail "guest got no notify from node 0"
+echo "ok: host process on node 0 notified the guest on node 1"
+
+for kind in pull push host-initiated; do
+	line=$(grep "vcopy $kind -> " <<<"$out") || fail "no vcopy $kind result"
+	[[ $line == *"-> $EDVSPERM_CODE "* ]] || fail "vcopy $kind: want EDVSPERM ($EDVSPERM_CODE): $line"
+done
+grep -q 'vcopy checks done, peer still answered' <<<"$out" || fail "vcopy peer unusable afterwards"
+wait "$vpeer_pid" || fail "vcopy_peer: $(cat "$work/vpeer.log")"
+echo "ok: guest <-> node 0 vcopy is not supported: each direction ends with EDVSPERM ($EDVSPERM_CODE),"
+echo "    buffers untouched, both parties keep working"
+
+for i in 0 1; do kill -0 "${bpid[$i]}" 2>/dev/null || fail "backend $i died"; done
+! grep -Eq 'Sanitizer|runtime error:' "$work"/b*.log || fail "sanitizer report in a backend log"
+echo PASS
