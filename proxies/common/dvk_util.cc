@@ -34,6 +34,19 @@ void AttachOrDie(const std::string& prog) {
   }
 }
 
+namespace {
+
+// Whether dcid's member nodes include one other than ours.
+bool DcSpansOtherNodes(int dcid) {
+  dvs_usr_t dvs{};
+  const long node = dvk_getdvsinfo(&dvs);
+  dc_usr_t dc{};
+  if (node < 0 || dvk_getdcinfo(dcid, &dc) < 0) return false;
+  return (dc.dc_nodes & ~(1UL << node)) != 0;
+}
+
+}  // namespace
+
 long WaitForEndpoint(int dcid, int nr, long timeout_ms) {
   const long long deadline = NowNs() + timeout_ms * 1000000LL;
   for (;;) {
@@ -41,6 +54,7 @@ long WaitForEndpoint(int dcid, int nr, long timeout_ms) {
     long rc = dvk_getprocinfo(dcid, nr, &p);
     if (rc < 0) return rc;
     if ((p.p_rts_flags & SLOT_FREE) == 0) return 0;
+    if (DcSpansOtherNodes(dcid)) return 0;
     if (NowNs() >= deadline) return EDVSTIMEDOUT;
     usleep(5000);
   }

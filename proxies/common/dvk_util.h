@@ -23,7 +23,10 @@ void AttachOrDie(const std::string& prog);
 // Polls getprocinfo until slot nr of dcid is bound (not SLOT_FREE) or
 // timeout_ms passes. Returns 0, EDVSTIMEDOUT, or the getprocinfo error.
 // Lets a client started together with its server wait for it instead of
-// failing with EDVSDEADSRCDST.
+// failing with EDVSDEADSRCDST. In a DC that spans other nodes a slot free
+// here may be bound on one of them: it returns 0 at once and the first call
+// finds the server through the backends' automatic resolution (no rmtbind
+// needed; a server that is not up anywhere yet then fails that call).
 long WaitForEndpoint(int dcid, int nr, long timeout_ms);
 
 // Attaches (AttachOrDie) and binds ep in dcid. On failure prints
