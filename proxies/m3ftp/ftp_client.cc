@@ -147,7 +147,7 @@ std::string FtpPut(int server, const std::string& local, const std::string& remo
     return err;
   }
   std::vector<char> buf(chunk);
-  Fnv1a64 hash;
+  Checksum64 hash;
   std::string err;
   uint64_t pos = 0;
   for (;;) {

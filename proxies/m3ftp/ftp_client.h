@@ -10,7 +10,7 @@ namespace vdvk::tools {
 
 struct FtpTransfer {
   uint64_t bytes = 0;        // bytes moved
-  uint64_t local_sum = 0;    // FNV-1a 64 of the local file (read back for get)
+  uint64_t local_sum = 0;    // Checksum64 of the local file (read back for get)
   uint64_t remote_sum = 0;   // the server's own checksum
   uint64_t remote_bytes = 0; // what the server counted
   double seconds = 0;

@@ -12,7 +12,7 @@
 //   kWrite    buffer         -         bytes      offset          m2_i2 bytes
 //   kClose    -              -         -          -               m2_l1 bytes, m2_l2 checksum
 //
-// The server's checksum is FNV-1a 64 of the bytes it read from its file (get)
+// The server's checksum is Checksum64 (common/checksum.h) of the bytes it read from its file (get)
 // or of the finished file read back from disk (put), computed independently
 // of what the client hashes on its side.
 #pragma once

@@ -24,7 +24,7 @@ struct FtpServer::Session {
   std::string tmp_path;  // put: where data goes until close succeeds
   uint64_t size = 0;     // get: file size; put: declared size
   uint64_t pos = 0;
-  Fnv1a64 hash;  // get: bytes read from the file
+  Checksum64 hash;  // get: bytes read from the file
   ~Session() {
     if (fd >= 0) close(fd);
     if (!tmp_path.empty()) unlink(tmp_path.c_str());

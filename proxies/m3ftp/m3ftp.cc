@@ -16,7 +16,7 @@ int main(int argc, char** argv) {
             "Usage: m3ftp [options] get REMOTE LOCAL\n"
             "       m3ftp [options] put LOCAL REMOTE\n"
             "Transfers a file from/to m3ftpd in chunks of at most 1 MiB (one vcopy\n"
-            "each) and compares FNV-1a 64 checksums computed on both sides.\n"
+            "each) and compares 64-bit checksums computed on both sides.\n"
             "Exit status: 0 transferred and checksums match, 1 failure, 2 bad usage.",
             {{"dcid", true, "DC (default 0)"},
              {"server-ep", true, "m3ftpd's endpoint (default 12)"},
