@@ -2,7 +2,8 @@
 # set `guest` (the static guest test program) and `test_name`.
 # Provides: launcher, kernel checks (exit 77 = ctest skip), `uml` (vdvk-uml with
 # the right /tmp option), work dir + cleanup of everything in `pids`, `fail`,
-# `wait_ep EP STATE` (needs `dvkctl`).
+# `wait_ep EP STATE` and `zero_copy` (need `dvkctl`), `start_backend RING...`,
+# `backend_ok`.
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 launcher=${VDVK_UML_LAUNCHER:-$here/../launcher/vdvk-uml}
@@ -47,4 +48,37 @@ wait_ep() {
 		sleep 0.05
 	done
 	fail "ep $1 never showed '$2': $("$dvkctl" proc 0 "$1" 2>&1)"
+}
+
+# Starts host-backend (`backend`) as node 5 on $work/node5.sock serving guest
+# rings RING..., with DC 0's system slots raised to 128 (guest servers bind
+# low endpoints); waits for the socket and the ring files. Sets backend_pid
+# and exports VDVK_SOCKET.
+start_backend() {
+	sock=$work/node5.sock
+	export VDVK_SOCKET=$sock
+	echo "dc0_nr_sysprocs = 128" >"$work/backend.conf"
+	local args=() r
+	for r in "$@"; do args+=(--guest-ring "$r"); done
+	"$backend" --node 5 --socket "$sock" --config "$work/backend.conf" "${args[@]}" >"$work/backend.log" 2>&1 &
+	backend_pid=$!
+	pids+=("$backend_pid")
+	local ok
+	for _ in $(seq 100); do
+		ok=1
+		[[ -S $sock ]] || ok=0
+		for r in "$@"; do [[ -f $r && -p $r.kick && -p $r.wake ]] || ok=0; done
+		((ok)) && return 0
+		sleep 0.05
+	done
+	fail "backend did not start"
+}
+
+# The backend's vcopy_zero_copy_bytes counter.
+zero_copy() { "$dvkctl" status | grep -o 'vcopy_zero_copy_bytes=[0-9]*' | cut -d= -f2; }
+
+# The backend is alive and its log (a sanitizer build's) has no report.
+backend_ok() {
+	kill -0 "$backend_pid" || fail "backend died"
+	! grep -Eq 'Sanitizer|runtime error:' "$work/backend.log" || fail "sanitizer report in the backend log"
 }

@@ -31,20 +31,8 @@ source "$(dirname "${BASH_SOURCE[0]}")/guest_test_lib.sh"
 
 ring=$work/g1.ring
 ring2=$work/g2.ring
-sock=$work/node5.sock
-export VDVK_SOCKET=$sock
-echo "dc0_nr_sysprocs = 128" >"$work/backend.conf"  # m3ftpd binds system slot 12
-"$backend" --node 5 --socket "$sock" --config "$work/backend.conf" --guest-ring "$ring" \
-	--guest-ring "$ring2" >"$work/backend.log" 2>&1 &
-backend_pid=$!
-pids+=("$backend_pid")
-for _ in $(seq 100); do
-	[[ -S $sock && -f $ring && -f $ring2 ]] && break
-	sleep 0.05
-done
-[[ -S $sock && -f $ring2 ]] || fail "backend did not start"
+start_backend "$ring" "$ring2"  # m3ftpd binds system slot 12
 
-zero_copy() { "$dvkctl" status | grep -o 'vcopy_zero_copy_bytes=[0-9]*' | cut -d= -f2; }
 before=$(zero_copy)
 [[ -n $before ]] || fail "dvkctl status: no vcopy_zero_copy_bytes"
 
@@ -90,5 +78,4 @@ moved=$((2 * (mib << 20)))
 ((after - before >= moved)) || fail "vcopy_zero_copy_bytes grew by $((after - before)), want >= $moved"
 echo "ok: ${mib} MiB m3ftp get + put between two guests, sha256 $sum_big,"
 echo "    zero-copy bytes +$((after - before)) (>= $moved)"
-kill -0 "$backend_pid" || fail "backend died"
-! grep -Eq 'Sanitizer|runtime error:' "$work/backend.log" || fail "sanitizer report in the backend log"
+backend_ok

@@ -31,17 +31,8 @@ test_name=uml_guest_proxies
 source "$(dirname "${BASH_SOURCE[0]}")/guest_test_lib.sh"
 
 ring=$work/g1.ring
-sock=$work/node5.sock
-export VDVK_SOCKET=$sock
 # The guest's servers bind system slots (m3ftpd 12, copy_server 10).
-echo "dc0_nr_sysprocs = 128" >"$work/backend.conf"
-"$backend" --node 5 --socket "$sock" --config "$work/backend.conf" --guest-ring "$ring" >"$work/backend.log" 2>&1 &
-pids+=("$!")
-for _ in $(seq 100); do
-	[[ -S $sock && -p $ring.kick && -p $ring.wake && -f $ring ]] && break
-	sleep 0.05
-done
-[[ -S $sock && -f $ring ]] || fail "backend did not start"
+start_backend "$ring"
 
 "$bin/latency_server" --ep 11 --count 1000 >"$work/lat.log" 2>&1 &
 lat_pid=$!
@@ -80,4 +71,4 @@ cat "$work/copy.log"
 [[ $(grep -c 'verified' "$work/copy.log") == 2 ]] || fail "copy_client did not verify both directions"
 echo "ok: latency_client-guest, m3ftpd-guest (8 MiB get + put, MATCH, cmp) and"
 echo "    copy_server-guest (1 MiB both ways) work unchanged against host-native peers"
-! grep -Eq 'Sanitizer|runtime error:' "$work/backend.log" || fail "sanitizer report in the backend log"
+backend_ok
