@@ -14,6 +14,11 @@
 #                  processes unpinned
 #         one-cpu  guests, backend and host processes all pinned to CPU 0
 #
+# VDVK_BENCH_RT=1 runs the backend, the host processes and the guests under
+# SCHED_FIFO (chrt -f 10): on a machine busy with other work this keeps that
+# work from dominating the figures (it is not how vdvk is deployed; said in
+# the header).
+#
 # Uses the launcher's kernel ($VDVK_UML_KERNEL, else the build-kernel.sh
 # cache). Lines: what, baseline, ours (vdvk), ratio, placement and target.
 # A benchmark, not a test: a missed target or a figure that cannot be measured
@@ -59,6 +64,8 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a + 0 > 0 && b + 0 > 0) printf "%
 field() { awk -v k="$2" '{ for (i = 1; i < NF; i++) if ($i == k) { print $(i + 1); exit } }' <<<"$1"; }
 stat_of() { VDVK_SOCKET=$sock "$BIN/dvkctl" status | grep -o "$1=[0-9]*" | head -1 | cut -d= -f2; }
 
+rt=()
+[[ ${VDVK_BENCH_RT:-0} == 1 ]] && rt=(chrt -f 10)
 # guest CPU RING CMD: boot a guest on RING pinned to CPU, run CMD (a shell line).
 # Call it only in a subshell ($(guest ...) or guest ... &): it execs the
 # launcher, so that killing the job's pid reaches the launcher, which then
@@ -66,14 +73,14 @@ stat_of() { VDVK_SOCKET=$sock "$BIN/dvkctl" status | grep -o "$1=[0-9]*" | head 
 guest() {
 	local cpu=$1 ring=$2
 	shift 2
-	exec "$launcher" "${tmpopt[@]}" --timeout 600 --mem "$gmem" --cpu "$cpu" --ring "$ring" -- /bin/sh -c "$*"
+	exec "${rt[@]}" "$launcher" "${tmpopt[@]}" --timeout 600 --mem "$gmem" --cpu "$cpu" --ring "$ring" -- /bin/sh -c "$*"
 }
 
 # Per placement: host_pin (a taskset prefix or nothing), CPUs of the guests.
 setup_placement() {
 	case $1 in
-	split) host_pin=(); g1cpu=0; g2cpu=1; pdesc="g1 CPU0, g2 CPU1, host free" ;;
-	one-cpu) host_pin=(taskset -c 0); g1cpu=0; g2cpu=0; pdesc="all on CPU0" ;;
+	split) host_pin=("${rt[@]}"); g1cpu=0; g2cpu=1; pdesc="g1 CPU0, g2 CPU1, host free" ;;
+	one-cpu) host_pin=("${rt[@]}" taskset -c 0); g1cpu=0; g2cpu=0; pdesc="all on CPU0" ;;
 	*) die "unknown placement '$1' (split, one-cpu)" ;;
 	esac
 	if [[ $1 == split && $(nproc) -lt 2 ]]; then g2cpu=0; pdesc="g1+g2 CPU0 (1 CPU), host free"; fi
@@ -112,6 +119,7 @@ wait_ring_free() {
 
 echo "vdvk-uml-bench: $ITERS round trips of 64 B, $MB MiB transfers, $(nproc) CPUs, placements: ${placements[*]}"
 echo "  kernel ${VDVK_UML_KERNEL:-<launcher default>}; each UML guest is pinned to one CPU by the launcher (--cpu)"
+echo "  scheduling: $([[ ${#rt[@]} -gt 0 ]] && echo "SCHED_FIFO 10 (VDVK_BENCH_RT=1)" || echo "normal"); load average $(cut -d' ' -f1-3 /proc/loadavg)"
 line "what" "baseline" "ours (vdvk)" "ratio" "placement / target"
 
 for pl in "${placements[@]}"; do
