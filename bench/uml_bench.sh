@@ -14,9 +14,6 @@
 #                  processes unpinned
 #         one-cpu  guests, backend and host processes all pinned to CPU 0
 #
-# VDVK_UML_POLL_US=N sets the guest driver's poll window before each guest
-# command runs (/sys/module/vdvk/parameters/poll_us; 0 = always sleep,
-# default: the driver's own), to compare the wait paths run by run.
 # VDVK_BENCH_RT=1 runs the backend, the host processes and the guests under
 # SCHED_FIFO (chrt -f 10): on a machine busy with other work this keeps that
 # work from dominating the figures (it is not how vdvk is deployed; said in
@@ -67,12 +64,6 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a + 0 > 0 && b + 0 > 0) printf "%
 field() { awk -v k="$2" '{ for (i = 1; i < NF; i++) if ($i == k) { print $(i + 1); exit } }' <<<"$1"; }
 stat_of() { VDVK_SOCKET=$sock "$BIN/dvkctl" status | grep -o "$1=[0-9]*" | head -1 | cut -d= -f2; }
 
-pollfile=/sys/module/vdvk/parameters/poll_us
-setpoll=""
-if [[ -n ${VDVK_UML_POLL_US:-} ]]; then
-	[[ $VDVK_UML_POLL_US =~ ^[0-9]+$ ]] || die "VDVK_UML_POLL_US: expected microseconds"
-	setpoll="echo $VDVK_UML_POLL_US >$pollfile || exit 3;"
-fi
 rt=()
 [[ ${VDVK_BENCH_RT:-0} == 1 ]] && rt=(chrt -f 10)
 # guest CPU RING CMD: boot a guest on RING pinned to CPU, run CMD (a shell line).
@@ -82,7 +73,7 @@ rt=()
 guest() {
 	local cpu=$1 ring=$2
 	shift 2
-	exec "${rt[@]}" "$launcher" "${tmpopt[@]}" --timeout 600 --mem "$gmem" --cpu "$cpu" --ring "$ring" -- /bin/sh -c "$setpoll $*"
+	exec "${rt[@]}" "$launcher" "${tmpopt[@]}" --timeout 600 --mem "$gmem" --cpu "$cpu" --ring "$ring" -- /bin/sh -c "$*"
 }
 
 # Per placement: host_pin (a taskset prefix or nothing), CPUs of the guests.
@@ -128,7 +119,7 @@ wait_ring_free() {
 
 echo "vdvk-uml-bench: $ITERS round trips of 64 B, $MB MiB transfers, $(nproc) CPUs, placements: ${placements[*]}"
 echo "  kernel ${VDVK_UML_KERNEL:-<launcher default>}; each UML guest is pinned to one CPU by the launcher (--cpu)"
-echo "  guest driver poll_us: ${VDVK_UML_POLL_US:-driver default}; scheduling: $([[ ${#rt[@]} -gt 0 ]] && echo "SCHED_FIFO 10 (VDVK_BENCH_RT=1)" || echo "normal"); load average $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "  scheduling: $([[ ${#rt[@]} -gt 0 ]] && echo "SCHED_FIFO 10 (VDVK_BENCH_RT=1)" || echo "normal"); load average $(cut -d' ' -f1-3 /proc/loadavg)"
 line "what" "baseline" "ours (vdvk)" "ratio" "placement / target"
 
 for pl in "${placements[@]}"; do

@@ -408,93 +408,12 @@ static void vdvk_unreserve(struct vdvk_dev *dev, struct vdvk_req *req)
 	wake_up(&dev->space_wq);
 }
 
-/*
- * A completion that arrives by IRQ costs a lot here: the backend writes
- * PATH.wake, the host sends UML a SIGIO (waking the UML process, across CPUs
- * when the backend runs on the other one: ~20-25 us, perf-notes.md), the IRQ
- * handler reaps and the waiter is scheduled back in. A sendrec answered within
- * a few tens of microseconds is cheaper to watch for. vdvk_poll() spins on the
- * CQ for up to poll_us with the ring's client SLEEPING flag clear, so the
- * backend posts without a doorbell; it gives up early when the guest
- * scheduler wants the CPU or a signal is pending, and sets the flag again
- * (then looks at the CQ once more) before the caller may sleep.
- *
- * UML is uniprocessor and never preempts kernel code (ARCH_NO_PREEMPT), and
- * the loop does not sleep: only one task polls at a time, so the flag needs
- * no count of pollers. Tunable at run time in
- * /sys/module/vdvk/parameters/poll_us (0 = always sleep).
- */
-static unsigned int vdvk_poll_us = 50;
-module_param_named(poll_us, vdvk_poll_us, uint, 0644);
-MODULE_PARM_DESC(poll_us, "spin on the completion queue this many us before sleeping (0 = never)");
-
-#define VDVK_POLL_GAP_NS (10 * NSEC_PER_USEC)
-/* After a window that expired: waits left to sleep through before trying again. */
-static unsigned int vdvk_poll_skip, vdvk_poll_backoff;
-
-static void vdvk_poll(struct vdvk_dev *dev, struct vdvk_req *req)
-{
-	unsigned int us = READ_ONCE(vdvk_poll_us);
-	unsigned long flags;
-	bool contended = false;
-	u64 deadline, now, last;
-
-	if (!us || READ_ONCE(req->done))
-		return;
-	if (vdvk_poll_skip) {
-		vdvk_poll_skip--;
-		return;
-	}
-	/* Clearing needs no fence: a backend that still sees the old flag
-	 * only rings once more (a spurious IRQ finds nothing to reap). */
-	WRITE_ONCE(dev->shm_hdr->client_flags, 0);
-	last = ktime_get_ns();
-	deadline = last + (u64)us * NSEC_PER_USEC;
-	for (;;) {
-		now = ktime_get_ns();
-		/* A gap between two looks: the host ran something else on our
-		 * CPU, maybe the very backend or peer we wait for. Spinning
-		 * there only delays them, so such a wait counts as a miss even
-		 * if its completion is in now. */
-		if (now - last > VDVK_POLL_GAP_NS)
-			contended = true;
-		last = now;
-		/* Unlocked peek; vdvk_reap_locked re-reads cq_tail with acquire. */
-		if (READ_ONCE(dev->shm_hdr->cq_tail) != READ_ONCE(dev->cq_head)) {
-			spin_lock_irqsave(&dev->lock, flags);
-			vdvk_reap_locked(dev);
-			spin_unlock_irqrestore(&dev->lock, flags);
-		}
-		if (READ_ONCE(req->done) || contended || now >= deadline || need_resched() ||
-		    signal_pending(current) || READ_ONCE(dev->broken))
-			break;
-		cpu_relax();
-	}
-	if (READ_ONCE(req->done) && !contended) {
-		vdvk_poll_backoff = 0;
-	} else {
-		/* Long waits (a server in receive) come in runs, and so does a
-		 * busy CPU: sleep through the next 1, 2, 4 .. 64 waits. */
-		vdvk_poll_backoff = clamp(vdvk_poll_backoff * 2, 1u, 64u);
-		vdvk_poll_skip = vdvk_poll_backoff;
-	}
-	WRITE_ONCE(dev->shm_hdr->client_flags, VDVK_SLEEPING);
-	/* Pairs with the backend's fence between its release of cq_tail and
-	 * its read of client_flags: either it sees SLEEPING and rings
-	 * PATH.wake, or the reap below sees its tail. */
-	smp_mb();
-	spin_lock_irqsave(&dev->lock, flags);
-	vdvk_reap_locked(dev);
-	spin_unlock_irqrestore(&dev->lock, flags);
-}
-
 /* Waits for req's completion; with a timeout it also reaps by itself. */
 static long vdvk_wait(struct vdvk_dev *dev, struct vdvk_req *req, bool interruptible, long budget)
 {
 	unsigned long flags;
 	long left;
 
-	vdvk_poll(dev, req);
 	for (;;) {
 		if (interruptible)
 			left = wait_event_interruptible_timeout(req->wq, READ_ONCE(req->done),
