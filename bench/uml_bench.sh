@@ -183,11 +183,11 @@ for pl in "${placements[@]}"; do
 	host_mbs=$(grep -o '([0-9.]* MB/s)' <<<"$out" | tr -d '(' | cut -d' ' -f1)
 	rm -f "$dir/got"
 	zc0=$(stat_of vcopy_zero_copy_bytes) b0=$(stat_of vcopy_bounce_bytes)
-	guest "$g1cpu" "$ring1" "mkdir /tmp/root && head -c ${MB}M /dev/urandom >/tmp/root/big &&
-		$BIN/m3ftpd-guest --root /tmp/root --ep 13 --transfers 1" >"$dir/gg-ftpd.log" 2>&1 &
+	guest "$g1cpu" "$ring1" "mkdir \$VDVK_SCRATCH/root && head -c ${MB}M /dev/urandom >\$VDVK_SCRATCH/root/big &&
+		$BIN/m3ftpd-guest --root \$VDVK_SCRATCH/root --ep 13 --transfers 1" >"$dir/gg-ftpd.log" 2>&1 &
 	gf=$!
 	pids+=("$gf")
-	out=$(guest "$g2cpu" "$ring2" "$BIN/m3ftp-guest --server-ep 13 --ep 63 --wait-ms 120000 get big /tmp/got" 2>&1)
+	out=$(guest "$g2cpu" "$ring2" "$BIN/m3ftp-guest --server-ep 13 --ep 63 --wait-ms 120000 get big \$VDVK_SCRATCH/got" 2>&1)
 	rc=$?
 	zc1=$(stat_of vcopy_zero_copy_bytes) b1=$(stat_of vcopy_bounce_bytes)
 	n1=$((n1 + 1)) n2=$((n2 + 1))

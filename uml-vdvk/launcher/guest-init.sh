@@ -55,11 +55,15 @@ stty -onlcr 2>/dev/null <"$term"
 
 # A mount point the read-only root lets us create: in the tmpfs on /tmp, or
 # (with the host's /tmp kept) on a tmpfs over /mnt.
+# The command's writable scratch directory ($VDVK_SCRATCH) is there too.
 if [[ ${vdvk_tmp:-} == host ]]; then
 	mount -t tmpfs -o mode=755 tmpfs /mnt
 	ctl=/mnt/.vdvk-ctl
+	mkdir -p -m 1777 /mnt/scratch
+	export VDVK_SCRATCH=/mnt/scratch
 else
 	ctl=/tmp/.vdvk-ctl
+	export VDVK_SCRATCH=/tmp
 fi
 unset vdvk_tmp
 if [[ -z ${vdvk_dir:-} ]] || ! mkdir -p "$ctl" ||

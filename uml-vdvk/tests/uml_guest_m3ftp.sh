@@ -40,13 +40,13 @@ before=$(zero_copy)
 mem=$((3 * mib + 96))M
 uml --timeout 240 --mem "$mem" --ring "$ring" -- /bin/sh -c \
 	"set -e
-	 mkdir /tmp/root
-	 head -c 1048576 /dev/urandom >/tmp/seed
-	 i=0; while [ \$i -le $mib ]; do echo \$i; cat /tmp/seed; i=\$((i + 1)); done | head -c $((mib << 20)) >/tmp/root/big
-	 echo \"sum big \$(sha256sum </tmp/root/big)\"
-	 $bin/m3ftpd-guest --root /tmp/root --ep 12 --transfers 2
-	 echo \"sum back \$(sha256sum </tmp/root/back)\"
-	 cmp /tmp/root/big /tmp/root/back && echo 'guest 1: file put back is identical'" \
+	 mkdir \$VDVK_SCRATCH/root
+	 head -c 1048576 /dev/urandom >\$VDVK_SCRATCH/seed
+	 i=0; while [ \$i -le $mib ]; do echo \$i; cat \$VDVK_SCRATCH/seed; i=\$((i + 1)); done | head -c $((mib << 20)) >\$VDVK_SCRATCH/root/big
+	 echo \"sum big \$(sha256sum <\$VDVK_SCRATCH/root/big)\"
+	 $bin/m3ftpd-guest --root \$VDVK_SCRATCH/root --ep 12 --transfers 2
+	 echo \"sum back \$(sha256sum <\$VDVK_SCRATCH/root/back)\"
+	 cmp \$VDVK_SCRATCH/root/big \$VDVK_SCRATCH/root/back && echo 'guest 1: file put back is identical'" \
 	>"$work/server.log" 2>&1 &
 server=$!
 pids+=("$server")
@@ -55,9 +55,9 @@ cpu2=()
 (($(nproc) > 1)) && cpu2=(--cpu 1)
 out=$(uml --timeout 240 --mem "$mem" "${cpu2[@]}" --ring "$ring2" -- /bin/sh -c \
 	"set -e
-	 $bin/m3ftp-guest --server-ep 12 --ep 43 --wait-ms 120000 get big /tmp/got
-	 echo \"sum got \$(sha256sum </tmp/got)\"
-	 $bin/m3ftp-guest --server-ep 12 --ep 44 --wait-ms 10000 put /tmp/got back" 2>&1)
+	 $bin/m3ftp-guest --server-ep 12 --ep 43 --wait-ms 120000 get big \$VDVK_SCRATCH/got
+	 echo \"sum got \$(sha256sum <\$VDVK_SCRATCH/got)\"
+	 $bin/m3ftp-guest --server-ep 12 --ep 44 --wait-ms 10000 put \$VDVK_SCRATCH/got back" 2>&1)
 rc=$?
 echo "$out"
 wait "$server"

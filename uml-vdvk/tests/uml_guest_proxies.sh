@@ -52,10 +52,10 @@ pids+=("$copy_pid")
 out=$(uml --timeout 240 --ring "$ring" -- /bin/sh -c \
 	"set -e
 	 $bin/latency_client-guest --server-ep 11 --ep 42 --loops 1000
-	 mkdir /tmp/root
-	 head -c 8388608 /dev/urandom >/tmp/root/big
-	 $bin/m3ftpd-guest --root /tmp/root --ep 12 --transfers 2
-	 cmp /tmp/root/big /tmp/root/back && echo 'guest: file put back by the host is identical'
+	 mkdir \$VDVK_SCRATCH/root
+	 head -c 8388608 /dev/urandom >\$VDVK_SCRATCH/root/big
+	 $bin/m3ftpd-guest --root \$VDVK_SCRATCH/root --ep 12 --transfers 2
+	 cmp \$VDVK_SCRATCH/root/big \$VDVK_SCRATCH/root/back && echo 'guest: file put back by the host is identical'
 	 $bin/copy_server-guest --ep 10 --count 40" 2>&1)
 rc=$?
 echo "$out"
