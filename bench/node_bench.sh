@@ -15,8 +15,10 @@ peer="@CMAKE_BINARY_DIR@/tests/nodes/node_peer"
 tcp="$BIN/tcp_baseline"
 ftp="$BIN/m3ftp"
 ftpd="$BIN/m3ftpd"
+case ${1:-} in -h|--help) sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;; esac
 ITERS=${1:-5000}
 MB=${2:-256}
+[[ $ITERS =~ ^[1-9][0-9]*$ && $MB =~ ^[1-9][0-9]*$ ]] || { echo "usage: vdvk-node-bench [ITERS] [MB] (--help)" >&2; exit 2; }
 tag=$$
 dir=$(mktemp -d /tmp/vdvk-node-bench-XXXXXX) || exit 2
 pids=()

@@ -24,6 +24,7 @@
 # A benchmark, not a test: a missed target or a figure that cannot be measured
 # yet (said on its line) does not fail it; only a broken setup does.
 set -u
+case ${1:-} in -h|--help) sed -n '2,30p' "$0" | sed '/^set -u/,$d; s/^# \{0,1\}//'; exit 0 ;; esac
 BIN="@CMAKE_BINARY_DIR@/bin"
 launcher=${VDVK_UML_LAUNCHER:-@VDVK_UML_LAUNCHER@}
 backend=${VDVK_HOST_BACKEND:-$BIN/host-backend}
@@ -32,7 +33,7 @@ MB=${2:-64}
 shift $(($# < 2 ? $# : 2))
 placements=("$@")
 ((${#placements[@]})) || placements=(split one-cpu)
-[[ $ITERS =~ ^[1-9][0-9]*$ && $MB =~ ^[1-9][0-9]*$ ]] || { echo "usage: vdvk-uml-bench [ITERS] [MB] [split|one-cpu ...]" >&2; exit 2; }
+[[ $ITERS =~ ^[1-9][0-9]*$ && $MB =~ ^[1-9][0-9]*$ ]] || { echo "usage: vdvk-uml-bench [ITERS] [MB] [split|one-cpu ...] (--help)" >&2; exit 2; }
 
 dir=$(mktemp -d "${TMPDIR:-/tmp}/vdvk-uml-bench-XXXXXX") || exit 2
 pids=()
