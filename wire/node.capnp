@@ -74,6 +74,19 @@ interface Node {
   # from `peer` (its party is the destination; a window of reads in flight)
   # or streams them into `peer` (its party is the source) and then calls
   # peer.done(). Returns once every byte is in place: 0, or EDVS*.
+
+  dcViews @6 (views :List(DcView)) -> ();
+  # DC membership: the caller's view of its DCs, every DC it runs when its
+  # link comes up, then each DC whose membership changes (dc_init, dc_end,
+  # add_node, del_node). Membership stays each node's own (dvk_add_node on
+  # every node, as in DVS); the callee compares and logs each disagreement
+  # that makes calls between the two nodes fail. At most NR_DCS views.
+}
+
+struct DcView {
+  dcid @0 :Int32;
+  running @1 :Bool;
+  nodes @2 :UInt64;  # member-node bitmap (when running)
 }
 
 interface ChunkPeer {

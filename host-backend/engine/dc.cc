@@ -50,6 +50,7 @@ void Engine::Impl::DoDcInit(const Call& c) {
   vdvk_dc_info out;
   FillDcInfo(dcs_[in.dcid], &out);
   Done(c, 0, {reinterpret_cast<const uint8_t*>(&out), sizeof(out)});
+  sink_->DcChanged(in.dcid, true, dcs_[in.dcid].nodes);
 }
 
 void Engine::Impl::DoDcEnd(const Call& c) {
@@ -77,6 +78,7 @@ void Engine::Impl::DoDcEnd(const Call& c) {
   dc.running = false;
   dc.slots.clear();
   Done(c, 0);
+  sink_->DcChanged(dcid, false, 0);
 }
 
 void Engine::Impl::DoNodeChange(const Call& c, bool add) {
@@ -96,6 +98,13 @@ void Engine::Impl::DoNodeChange(const Call& c, bool add) {
     dc.nodes &= ~bit;
   }
   Done(c, 0);
+  sink_->DcChanged(dcid, true, dc.nodes);
+}
+
+bool Engine::Impl::DcMembership(int32_t dcid, uint64_t* nodes) const {
+  const bool running = dcid >= 0 && dcid < cfg_.nr_dcs && dcs_[dcid].running;
+  *nodes = running ? dcs_[dcid].nodes : 0;
+  return running;
 }
 
 }  // namespace vdvk

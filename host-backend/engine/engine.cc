@@ -148,6 +148,9 @@ void Engine::ProcessExited(ProcKey who, Nanos) { impl_->ProcessExited(who); }
 void Engine::DomainGone(uint32_t domain, Nanos) { impl_->DomainGone(domain); }
 void Engine::SetNodeUp(int32_t node, bool up, Nanos now) { impl_->SetNodeUp(node, up, now); }
 bool Engine::NodeUp(int32_t node) const { return impl_->NodeUp(node); }
+bool Engine::DcMembership(int32_t dcid, uint64_t* nodes) const {
+  return impl_->DcMembership(dcid, nodes);
+}
 void Engine::RemoteResult(uint64_t op_id, int32_t result, const vdvk_msg* reply, Nanos) {
   impl_->RemoteResult(op_id, result, reply);
 }

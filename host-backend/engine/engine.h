@@ -195,6 +195,11 @@ class EngineSink {
   virtual void LookupOnNode(int32_t node, uint64_t id, int32_t dcid, int32_t ep) {
     (void)node, (void)id, (void)dcid, (void)ep;
   }
+  // A call changed DC dcid's membership here (dc_init, dc_end, add_node,
+  // del_node): the transport may tell the other nodes (Node.dcViews).
+  virtual void DcChanged(int32_t dcid, bool running, uint64_t nodes) {
+    (void)dcid, (void)running, (void)nodes;
+  }
 };
 
 struct EngineConfig {
@@ -252,6 +257,8 @@ class Engine {
   // EDVSNOPROXY until the node is up again.
   void SetNodeUp(int32_t node, bool up, Nanos now);
   bool NodeUp(int32_t node) const;
+  // Whether DC dcid runs here, and its member-node bitmap (0 if not).
+  bool DcMembership(int32_t dcid, uint64_t* nodes) const;
   // The answer to a ForwardToNode op (unknown or stale ids are ignored).
   void RemoteResult(uint64_t op_id, int32_t result, const vdvk_msg* reply, Nanos now);
   // An operation from another node (already validated for shape).

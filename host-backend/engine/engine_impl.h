@@ -219,6 +219,7 @@ struct Engine::Impl {
   void WithdrawRemote(int32_t node, uint64_t id);
   int32_t BindRemote(int32_t dcid, int32_t idx, int32_t ep, int32_t node, const char* name);
   int32_t LookupEndpoint(int32_t dcid, int32_t ep) const;
+  bool DcMembership(int32_t dcid, uint64_t* nodes) const;
   bool TakeQueued(const Call& c, Dc& dc, SlotRef me, int32_t src_ep);
   void DropStaleAutoSlot(int32_t dcid, int32_t ep, int32_t node, int32_t result);
 

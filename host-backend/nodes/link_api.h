@@ -5,10 +5,18 @@
 #pragma once
 
 #include <cstdint>
+#include <vector>
 
 #include "host-backend/engine/engine.h"
 
 namespace vdvk::nodes {
+
+// One node's view of one DC's membership (wire: DcView).
+struct DcView {
+  int32_t dcid = 0;
+  bool running = false;
+  uint64_t nodes = 0;  // member-node bitmap
+};
 
 // Backend -> links: engine output addressed to other nodes.
 class LinkOut {
@@ -34,6 +42,10 @@ class LinkOut {
   // exactly one LinkIn::LookupResult(id, node, ...) follows (EDVSNOTCONN
   // when the link is down or the call fails).
   virtual void Lookup(int32_t node, int32_t dcid, int32_t ep, uint64_t id) = 0;
+  // Tell node `node` our view of these DCs (Node.dcViews); no answer.
+  virtual void SendDcViews(int32_t node, const std::vector<DcView>& views) {
+    (void)node, (void)views;
+  }
 };
 
 // Links -> backend: what the peers did. Every call ends in an engine call.
@@ -52,6 +64,10 @@ class LinkIn {
   }
   // The answer to LinkOut::Lookup: a node id, or EDVS*.
   virtual void LookupResult(uint64_t id, int32_t node, int32_t result) = 0;
+  // Node `node` told us its view of these DCs (already validated).
+  virtual void DcViewsArrived(int32_t node, const std::vector<DcView>& views) {
+    (void)node, (void)views;
+  }
   // After a batch of the calls above: a chance to serve the rings once.
   virtual void LinkBatchDone() = 0;
 };

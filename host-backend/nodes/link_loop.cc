@@ -297,6 +297,33 @@ kj::Promise<int32_t> LinkLoop::Lookup(int32_t dcid, int32_t ep) {
   return kj::mv(paf.promise);
 }
 
+void LinkLoop::DcViews(int32_t node, std::vector<DcView> views) {
+  Event e;
+  e.kind = Event::kDcViews;
+  e.node = node;
+  e.views = std::move(views);
+  links_->PostEvent(std::move(e));
+}
+
+void LinkLoop::SendDcViews(int32_t node, const std::vector<DcView>& views) {
+  auto it = peers_.find(node);
+  if (it == peers_.end() || !it->second->up || views.empty()) return;
+  KJ_IF_MAYBE(cap, it->second->cap) {
+    auto req = cap->dcViewsRequest();
+    auto list = req.initViews(static_cast<unsigned>(views.size()));
+    for (unsigned i = 0; i < views.size(); ++i) {
+      list[i].setDcid(views[i].dcid);
+      list[i].setRunning(views[i].running);
+      list[i].setNodes(views[i].nodes);
+    }
+    // No answer to wait for; a peer of an older build answers
+    // "unimplemented", which only means it does not compare.
+    tasks_.add(req.send().ignoreResult().catch_([node](kj::Exception&& e) {
+      spdlog::debug("node links: dcViews to node {}: {}", node, e.getDescription().cStr());
+    }));
+  }
+}
+
 bool LinkLoop::FirstWarning(const std::string& key) {
   if (warned_.count(key) != 0) return false;
   if (warned_.size() >= 1024) return true;  // hostile variety: stop remembering, keep warning

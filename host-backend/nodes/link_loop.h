@@ -54,6 +54,9 @@ class LinkLoop final : public NodeHost, private kj::TaskSet::ErrorHandler {
   void Cancel(uint64_t op_id);
   void LookupDone(uint64_t id, int32_t result);
   void StartVcopy(const RemoteVcopyGrant& g);
+  // Node.dcViews on `node` (dropped if its link is down; the views go again
+  // when it comes up).
+  void SendDcViews(int32_t node, const std::vector<DcView>& views);
   // Node.lookup on `node`; exactly one Event::kLookupResult follows.
   void AskLookup(int32_t node, uint64_t id, int32_t dcid, int32_t ep);
 
@@ -65,6 +68,7 @@ class LinkLoop final : public NodeHost, private kj::TaskSet::ErrorHandler {
   const LinkConfig& config() const override { return cfg_; }
   kj::Promise<Answer> SubmitOp(const RemoteOp& op) override;
   kj::Promise<int32_t> Lookup(int32_t dcid, int32_t ep) override;
+  void DcViews(int32_t node, std::vector<DcView> views) override;
   kj::Promise<Answer> SubmitVcopy(const RemoteOp& op, wire::ChunkPeer::Client peer) override;
   // A refused peer retries forever; one warning per (host, reason) is what
   // an operator needs.

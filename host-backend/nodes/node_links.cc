@@ -196,6 +196,9 @@ void NodeLinks::Deliver() {
       case Event::kLookupResult:
         in_->LookupResult(e.id, e.node, e.result);
         break;
+      case Event::kDcViews:
+        in_->DcViewsArrived(e.node, e.views);
+        break;
     }
   }
   delivering_ = false;
@@ -231,6 +234,12 @@ void NodeLinks::LookupDone(uint64_t id, int32_t result) {
 void NodeLinks::Lookup(int32_t node, int32_t dcid, int32_t ep, uint64_t id) {
   if (kj_ == nullptr) return;  // no links, no node is up: the engine never asks
   kj_->AskLookup(node, id, dcid, ep);
+  AfterRequest();
+}
+
+void NodeLinks::SendDcViews(int32_t node, const std::vector<DcView>& views) {
+  if (kj_ == nullptr) return;
+  kj_->SendDcViews(node, views);
   AfterRequest();
 }
 

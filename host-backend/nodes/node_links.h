@@ -58,7 +58,9 @@ struct LinkConfig {
 
 // kj -> libev
 struct Event {
-  enum Kind { kNodeState, kResult, kOp, kWithdrawn, kLookup, kVcopyDone, kLookupResult } kind = kNodeState;
+  enum Kind {
+    kNodeState, kResult, kOp, kWithdrawn, kLookup, kVcopyDone, kLookupResult, kDcViews
+  } kind = kNodeState;
   int32_t node = 0;        // kNodeState, kWithdrawn, kVcopyDone
   bool up = false;         // kNodeState
   uint64_t id = 0;         // kResult, kWithdrawn, kLookup, kVcopyDone
@@ -66,6 +68,7 @@ struct Event {
   std::optional<vdvk_msg> reply;
   RemoteOp op;             // kOp
   int32_t dcid = 0, ep = 0;  // kLookup
+  std::vector<DcView> views;  // kDcViews (+ node)
 };
 
 class LinkLoop;
@@ -88,6 +91,7 @@ class NodeLinks final : public LinkOut {
   void StartVcopy(const RemoteVcopyGrant& g) override;
   bool HasInput() override;
   void Lookup(int32_t node, int32_t dcid, int32_t ep, uint64_t id) override;
+  void SendDcViews(int32_t node, const std::vector<DcView>& views) override;
 
   // Called by LinkLoop from kj callbacks: queued for LinkIn (see above).
   void PostEvent(Event e);

@@ -87,6 +87,19 @@ class NodeImpl final : public wire::Node::Server {
     });
   }
 
+  kj::Promise<void> dcViews(DcViewsContext ctx) override {
+    KJ_REQUIRE(node_ >= 0, "dcViews before hello");
+    auto in = ctx.getParams().getViews();
+    KJ_REQUIRE(in.size() <= NR_DCS, "more DC views than DCs", in.size());
+    std::vector<DcView> views;
+    for (auto v : in) {
+      KJ_REQUIRE(v.getDcid() >= 0 && v.getDcid() < NR_DCS, "dcid out of range", v.getDcid());
+      views.push_back(DcView{v.getDcid(), v.getRunning(), v.getNodes()});
+    }
+    loop_.DcViews(node_, std::move(views));
+    return kj::READY_NOW;
+  }
+
   kj::Promise<void> vcopy(VcopyContext) override {
     KJ_REQUIRE(node_ >= 0, "vcopy before hello");
     KJ_UNIMPLEMENTED("superseded by vcopyRemote");

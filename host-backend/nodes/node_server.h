@@ -6,8 +6,10 @@
 
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "host-backend/engine/engine.h"
+#include "host-backend/nodes/link_api.h"
 #include "wire/node.capnp.h"
 
 namespace vdvk::nodes {
@@ -36,6 +38,8 @@ class NodeHost {
     return kj::Exception(kj::Exception::Type::UNIMPLEMENTED, __FILE__, __LINE__,
                          kj::str("remote vcopy not served here"));
   }
+  // Node `node`'s view of DC membership (validated).
+  virtual void DcViews(int32_t node, std::vector<DcView> views) { (void)node, (void)views; }
   // True the first time `key` is seen (one warning per refused peer/reason).
   virtual bool FirstWarning(const std::string& key) = 0;
 };

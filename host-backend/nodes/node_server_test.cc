@@ -36,8 +36,14 @@ class FakeHost final : public NodeHost {
   }
   kj::Promise<int32_t> Lookup(int32_t dcid, int32_t ep) override { return dcid * 1000 + ep; }
   bool FirstWarning(const std::string& key) override { return warned.insert(key).second; }
+  void DcViews(int32_t node, std::vector<DcView> v) override {
+    views_from = node;
+    views = std::move(v);
+  }
 
   LinkConfig cfg;
+  int32_t views_from = -1;
+  std::vector<DcView> views;
   std::vector<RemoteOp> ops;
   std::vector<kj::Own<kj::PromiseFulfiller<Answer>>> pending;
   int ended = 0;  // SubmitOp promises destroyed (answered or dropped)
@@ -239,6 +245,40 @@ TEST_F(NodeServerTest, GarbageOnTheWireOnlyEndsThatConnection) {
   // The good connection still works.
   EXPECT_EQ(Hello(2, "tok"), "");
   EXPECT_TRUE(host.ops.empty());
+}
+
+TEST_F(NodeServerTest, DcViewsReachTheHostAfterHelloOnly) {
+  auto early = cap.dcViewsRequest();
+  early.initViews(1)[0].setDcid(0);
+  EXPECT_NE(FailureOf(early.send()).find("before hello"), std::string::npos);
+  EXPECT_EQ(host.views_from, -1);
+
+  ASSERT_EQ(Hello(2, "tok"), "");
+  auto req = cap.dcViewsRequest();
+  auto list = req.initViews(2);
+  list[0].setDcid(0);
+  list[0].setRunning(true);
+  list[0].setNodes(0x7);
+  list[1].setDcid(5);
+  EXPECT_EQ(FailureOf(req.send()), "");
+  Turn();
+  EXPECT_EQ(host.views_from, 2);  // the node that said hello, not a claimed one
+  ASSERT_EQ(host.views.size(), 2u);
+  EXPECT_EQ(host.views[0].dcid, 0);
+  EXPECT_TRUE(host.views[0].running);
+  EXPECT_EQ(host.views[0].nodes, 0x7u);
+  EXPECT_EQ(host.views[1].dcid, 5);
+  EXPECT_FALSE(host.views[1].running);
+
+  host.views.clear();
+  auto bad = cap.dcViewsRequest();
+  bad.initViews(1)[0].setDcid(NR_DCS);
+  EXPECT_NE(FailureOf(bad.send()).find("dcid"), std::string::npos);
+  auto many = cap.dcViewsRequest();
+  many.initViews(NR_DCS + 1);
+  EXPECT_NE(FailureOf(many.send()).find("more DC views"), std::string::npos);
+  Turn();
+  EXPECT_TRUE(host.views.empty());
 }
 
 }  // namespace

@@ -86,6 +86,7 @@ class Backend final : public EngineSink, public nodes::LinkIn {
   void CancelForward(int32_t node, uint64_t op_id) override;
   void StartRemoteVcopy(const RemoteVcopyGrant& g) override;
   void LookupOnNode(int32_t node, uint64_t id, int32_t dcid, int32_t ep) override;
+  void DcChanged(int32_t dcid, bool running, uint64_t nodes) override;
 
   // Node links (backend_links.cc). `out` outlives the Backend's loop run.
   void SetLinkOut(nodes::LinkOut* out) { link_out_ = out; }
@@ -96,6 +97,7 @@ class Backend final : public EngineSink, public nodes::LinkIn {
   void LookupArrived(uint64_t id, int32_t dcid, int32_t ep) override;
   void RemoteVcopyDone(int32_t node, uint64_t id, int32_t result) override;
   void LookupResult(uint64_t id, int32_t node, int32_t result) override;
+  void DcViewsArrived(int32_t node, const std::vector<nodes::DcView>& views) override;
   void LinkBatchDone() override;
 
  private:
@@ -244,6 +246,12 @@ class Backend final : public EngineSink, public nodes::LinkIn {
   ev_signal sigint_w_;
   int exit_code_ = 0;
   nodes::LinkOut* link_out_ = nullptr;
+  // DC membership across nodes (dc_views.cc): each peer's latest view of
+  // each DC, and the disagreement last logged per (node, dcid).
+  void SendDcViewsTo(int32_t node);
+  void CheckDcAgreement(int32_t node, int32_t dcid);
+  std::map<std::pair<int32_t, int32_t>, nodes::DcView> peer_dc_views_;
+  std::map<std::pair<int32_t, int32_t>, std::string> dc_disagreement_;
 };
 
 }  // namespace vdvk::rings

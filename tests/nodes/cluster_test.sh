@@ -9,7 +9,7 @@
 # selects their node (a unix socket works across network namespaces).
 #
 # Scenarios: sendrec notify token kill_rejoin stall withdraw garbage vcopy vcopy_kill
-# vcopy_stall resolve m3ftp (+ latency, by hand)
+# vcopy_stall dcview resolve m3ftp (+ latency, by hand)
 # Exit 0 when every check passed; the failing check is printed otherwise.
 set -u
 scenario=$1
@@ -311,6 +311,23 @@ resolve)
 	wait_log "$dir/srv2.log" ready 5 || fail "server on node 2 not ready"
 	out=$(peer_fg 1 client --ep 101 --server 10 --node 2 --count 500 --rmt-tries 0) || fail "1 -> 2 after the move: $out"
 	log "node 1 -> node 2 after the server moved: $out"
+	;;
+dcview)
+	# DC membership views (Node.dcViews): node 0 adds node 1 to DC 0 while
+	# node 1 has not added node 0: both backends say so, once; node 2, not
+	# involved, says nothing. Once node 1 adds node 0 both say they agree.
+	VDVK_SOCKET="$dir/n0.sock" timeout 20 "$peer" setup --ep 0 --nodes 1 >/dev/null || fail "add_node on node 0"
+	wait_log "$dir/b1.log" "DC membership: node 0 lists this node in DC 0" 5 ||
+		fail "node 1 did not report the disagreement: $(grep 'DC membership' "$dir/b1.log")"
+	wait_log "$dir/b0.log" "DC membership: node 1 does not list this node in DC 0" 5 ||
+		fail "node 0 did not report the disagreement: $(grep 'DC membership' "$dir/b0.log")"
+	log "node 1: $(grep -o 'DC membership: .*' "$dir/b1.log")"
+	VDVK_SOCKET="$dir/n1.sock" timeout 20 "$peer" setup --ep 0 --nodes 0 >/dev/null || fail "add_node on node 1"
+	wait_log "$dir/b1.log" "node 0 and this node agree on DC 0 now" 5 || fail "node 1 did not see the agreement"
+	wait_log "$dir/b0.log" "node 1 and this node agree on DC 0 now" 5 || fail "node 0 did not see the agreement"
+	[ "$(grep -c 'DC membership: node 0 lists' "$dir/b1.log")" = 1 ] || fail "node 1 repeated its warning"
+	! grep -q "DC membership" "$dir/b2.log" || fail "node 2 reported: $(grep 'DC membership' "$dir/b2.log")"
+	log "node 0: $(grep -o 'DC membership: node 1 and .*' "$dir/b0.log")"
 	;;
 withdraw)
 	# A client killed while its sendrec waits on another node: the request
