@@ -67,31 +67,53 @@ static long vcopy(int src, void *sa, int dst, void *da, int n)
 	return rc;
 }
 
+/* Asks the peer to fill n bytes of its buffer with seed's pattern, and
+ * zeroes ours, before a copy from it. */
+static int peer_fill(uint8_t *local, int n, int seed)
+{
+	message m;
+	long rc;
+
+	if ((rc = ask(VC_FILL, seed, n, &m)) < 0 || m.m1_i1 != 0)
+		return fail("peer fill", rc < 0 ? rc : m.m1_i1);
+	memset(local, 0, (size_t)n);
+	return 0;
+}
+
+/* 0 if local holds seed's pattern, else 1 with the first wrong byte said. */
+static int expect_pattern(const uint8_t *local, int n, int seed, const char *how)
+{
+	int i;
+
+	for (i = 0; i < n; i++)
+		if (local[i] != vc_pattern(seed, (uint64_t)i)) {
+			fprintf(stderr, "guest_vcopy: %d bytes %s: byte %d is %u, want %u\n", n, how,
+				i, local[i], vc_pattern(seed, (uint64_t)i));
+			return 1;
+		}
+	return 0;
+}
+
 static int round_trip(uint8_t *local, int n, int seed)
 {
 	message m;
 	long rc;
 	int i;
 
-	if ((rc = ask(VC_FILL, seed, n, &m)) < 0 || m.m1_i1 != 0)
-		return fail("peer fill", rc < 0 ? rc : m.m1_i1);
-	memset(local, 0, (size_t)n);
+	if (peer_fill(local, n, seed))
+		return 1;
 	if ((rc = vcopy(peer, (void *)(uintptr_t)peer_buf, self, local, n)) < 0)
-		return fail("vcopy host -> guest", rc);
-	for (i = 0; i < n; i++)
-		if (local[i] != vc_pattern(seed, (uint64_t)i)) {
-			fprintf(stderr, "guest_vcopy: %d bytes host -> guest: byte %d is %u, want %u\n", n,
-				i, local[i], vc_pattern(seed, (uint64_t)i));
-			return 1;
-		}
+		return fail("vcopy peer -> guest", rc);
+	if (expect_pattern(local, n, seed, "peer -> guest"))
+		return 1;
 	for (i = 0; i < n; i++)
 		local[i] = vc_pattern(seed + 1, (uint64_t)i);
 	if ((rc = vcopy(self, local, peer, (void *)(uintptr_t)peer_buf, n)) < 0)
-		return fail("vcopy guest -> host", rc);
+		return fail("vcopy guest -> peer", rc);
 	if ((rc = ask(VC_CHECK, seed + 1, n, &m)) < 0)
 		return fail("peer check", rc);
 	if (m.m1_i1 != 0) {
-		fprintf(stderr, "guest_vcopy: %d bytes guest -> host: peer byte %d wrong\n", n,
+		fprintf(stderr, "guest_vcopy: %d bytes guest -> peer: peer byte %d wrong\n", n,
 			m.m1_i1 - 1);
 		return 1;
 	}
@@ -104,11 +126,9 @@ static int push(uint8_t *local, int n, int seed)
 {
 	message m;
 	long rc;
-	int i;
 
-	if ((rc = ask(VC_FILL, seed, n, &m)) < 0 || m.m1_i1 != 0)
-		return fail("peer fill", rc < 0 ? rc : m.m1_i1);
-	memset(local, 0, (size_t)n);
+	if (peer_fill(local, n, seed))
+		return 1;
 	memset(&m, 0, sizeof(m));
 	m.m_type = VC_PUSH;
 	m.m1_i2 = n;
@@ -117,13 +137,7 @@ static int push(uint8_t *local, int n, int seed)
 		return fail("peer push", rc);
 	if (m.m1_i1 != 0)
 		return fail("peer vcopy into the guest", m.m1_i1);
-	for (i = 0; i < n; i++)
-		if (local[i] != vc_pattern(seed, (uint64_t)i)) {
-			fprintf(stderr, "guest_vcopy: %d bytes pushed by the peer: byte %d is %u, want %u\n",
-				n, i, local[i], vc_pattern(seed, (uint64_t)i));
-			return 1;
-		}
-	return 0;
+	return expect_pattern(local, n, seed, "pushed by the peer");
 }
 
 int main(int argc, char **argv)
