@@ -78,13 +78,7 @@ int ServerMain(const Config& c, int ready_fd) {
       std::fprintf(stderr, "vdvk-demo: server: receive failed: %s\n", DvkError(rc).c_str());
       return 1;
     }
-    message r{};
-    r.m_type = m.m_type == lp::kPing ? lp::kPong : EDVSBADREQUEST;
-    r.m4_l1 = lp::PongField(m.m4_l1);
-    r.m4_l2 = lp::PongField(m.m4_l2);
-    r.m4_l3 = lp::PongField(m.m4_l3);
-    r.m4_l4 = lp::PongField(m.m4_l4);
-    r.m4_l5 = lp::PongField(m.m4_l5);
+    message r = lp::Answer(m);
     if ((rc = dvk_reply(m.m_source, &r)) < 0) {
       std::fprintf(stderr, "vdvk-demo: server: reply failed: %s\n", DvkError(rc).c_str());
       return 1;
@@ -111,13 +105,7 @@ int ClientMain(const Config& c) {
   long long min_ns = -1, max_ns = 0;
   const long long t0 = NowNs();
   for (int64_t seq = 0; seq < c.rounds; ++seq) {
-    message m{};
-    m.m_type = lp::kPing;
-    m.m4_l1 = lp::PingField(seq, 1);
-    m.m4_l2 = lp::PingField(seq, 2);
-    m.m4_l3 = lp::PingField(seq, 3);
-    m.m4_l4 = lp::PingField(seq, 4);
-    m.m4_l5 = lp::PingField(seq, 5);
+    message m = lp::MakePing(seq);
     const long long s = NowNs();
     rc = dvk_sendrec(c.server_ep, &m);
     const long long d = NowNs() - s;
@@ -125,9 +113,7 @@ int ClientMain(const Config& c) {
       std::fprintf(stderr, "vdvk-demo: client: sendrec %" PRId64 " failed: %s\n", seq, DvkError(rc).c_str());
       return 1;
     }
-    if (m.m_type != lp::kPong || m.m_source != c.server_ep || m.m4_l1 != lp::PongField(lp::PingField(seq, 1)) ||
-        m.m4_l2 != lp::PongField(lp::PingField(seq, 2)) || m.m4_l3 != lp::PongField(lp::PingField(seq, 3)) ||
-        m.m4_l4 != lp::PongField(lp::PingField(seq, 4)) || m.m4_l5 != lp::PongField(lp::PingField(seq, 5))) {
+    if (!lp::IsPongTo(m, seq, c.server_ep)) {
       std::fprintf(stderr, "vdvk-demo: client: payload check failed at round trip %" PRId64 "\n", seq);
       return 1;
     }

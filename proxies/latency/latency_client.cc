@@ -33,13 +33,7 @@ int main(int argc, char** argv) {
   std::vector<long long> rtt(static_cast<size_t>(loops));
   const long long t0 = NowNs();
   for (int64_t seq = 0; seq < loops; ++seq) {
-    message m{};
-    m.m_type = lp::kPing;
-    m.m4_l1 = lp::PingField(seq, 1);
-    m.m4_l2 = lp::PingField(seq, 2);
-    m.m4_l3 = lp::PingField(seq, 3);
-    m.m4_l4 = lp::PingField(seq, 4);
-    m.m4_l5 = lp::PingField(seq, 5);
+    message m = lp::MakePing(seq);
     const long long s = NowNs();
     long rc = dvk_sendrec(server, &m);
     rtt[static_cast<size_t>(seq)] = NowNs() - s;
@@ -48,9 +42,7 @@ int main(int argc, char** argv) {
                    static_cast<long long>(seq), server, DvkError(rc).c_str());
       return kExitFail;
     }
-    if (m.m_type != lp::kPong || m.m_source != server || m.m4_l1 != lp::PongField(lp::PingField(seq, 1)) ||
-        m.m4_l2 != lp::PongField(lp::PingField(seq, 2)) || m.m4_l3 != lp::PongField(lp::PingField(seq, 3)) ||
-        m.m4_l4 != lp::PongField(lp::PingField(seq, 4)) || m.m4_l5 != lp::PongField(lp::PingField(seq, 5))) {
+    if (!lp::IsPongTo(m, seq, server)) {
       std::fprintf(stderr, "%s: bad reply to ping %lld (type 0x%x from %d)\n", args.Prog().c_str(),
                    static_cast<long long>(seq), m.m_type, m.m_source);
       return kExitFail;

@@ -32,17 +32,7 @@ int main(int argc, char** argv) {
       return kExitFail;
     }
     const int client = m.m_source;
-    message r{};
-    if (m.m_type == lp::kPing) {
-      r.m_type = lp::kPong;
-      r.m4_l1 = lp::PongField(m.m4_l1);
-      r.m4_l2 = lp::PongField(m.m4_l2);
-      r.m4_l3 = lp::PongField(m.m4_l3);
-      r.m4_l4 = lp::PongField(m.m4_l4);
-      r.m4_l5 = lp::PongField(m.m4_l5);
-    } else {
-      r.m_type = EDVSBADREQUEST;
-    }
+    message r = lp::Answer(m);
     rc = dvk_reply(client, &r);
     if (rc < 0)
       std::fprintf(stderr, "%s: reply to %d failed: %s\n", args.Prog().c_str(), client, DvkError(rc).c_str());
