@@ -134,12 +134,15 @@ void LinkLoop::PostResult(uint64_t id, int32_t result, const vdvk_msg* reply) {
   links_->PostEvent(std::move(e));
 }
 
+wire::Node::Client* LinkLoop::UpCap(int32_t node) {
+  auto it = peers_.find(node);
+  if (it == peers_.end() || !it->second->up) return nullptr;
+  KJ_IF_MAYBE(c, it->second->cap) { return c; }
+  return nullptr;
+}
+
 void LinkLoop::Forward(const RemoteOp& op) {
-  auto it = peers_.find(op.node);
-  wire::Node::Client* cap = nullptr;
-  if (it != peers_.end() && it->second->up) {
-    KJ_IF_MAYBE(c, it->second->cap) { cap = c; }
-  }
+  wire::Node::Client* cap = UpCap(op.node);
   if (cap == nullptr) return PostResult(op.id, EDVSNOTCONN, nullptr);
   const uint64_t id = op.id;
   if (op.kind == RemoteKind::kVcopy) return ForwardVcopy(*cap, op);
@@ -150,7 +153,7 @@ void LinkLoop::Forward(const RemoteOp& op) {
   in_flight_[id] = kj::mv(cancel.fulfiller);
   auto sent = req.send();
   // The previous answer's Finish now goes right behind this call.
-  it->second->unfinished = nullptr;
+  peers_.at(op.node)->unfinished = nullptr;
   const int32_t node = op.node;
   tasks_.add(kj::mv(sent).then(
       [this, id, sendrec, node](capnp::Response<wire::Node::DeliverResults>&& r) {
@@ -212,11 +215,7 @@ void LinkLoop::AskLookup(int32_t node, uint64_t id, int32_t dcid, int32_t ep) {
     e.result = result;
     links_->PostEvent(std::move(e));
   };
-  auto it = peers_.find(node);
-  wire::Node::Client* cap = nullptr;
-  if (it != peers_.end() && it->second->up) {
-    KJ_IF_MAYBE(c, it->second->cap) { cap = c; }
-  }
+  wire::Node::Client* cap = UpCap(node);
   if (cap == nullptr) return post(EDVSNOTCONN);
   auto req = cap->lookupRequest();
   req.setDcid(dcid);
@@ -306,22 +305,20 @@ void LinkLoop::DcViews(int32_t node, std::vector<DcView> views) {
 }
 
 void LinkLoop::SendDcViews(int32_t node, const std::vector<DcView>& views) {
-  auto it = peers_.find(node);
-  if (it == peers_.end() || !it->second->up || views.empty()) return;
-  KJ_IF_MAYBE(cap, it->second->cap) {
-    auto req = cap->dcViewsRequest();
-    auto list = req.initViews(static_cast<unsigned>(views.size()));
-    for (unsigned i = 0; i < views.size(); ++i) {
-      list[i].setDcid(views[i].dcid);
-      list[i].setRunning(views[i].running);
-      list[i].setNodes(views[i].nodes);
-    }
-    // No answer to wait for; a peer of an older build answers
-    // "unimplemented", which only means it does not compare.
-    tasks_.add(req.send().ignoreResult().catch_([node](kj::Exception&& e) {
-      spdlog::debug("node links: dcViews to node {}: {}", node, e.getDescription().cStr());
-    }));
+  wire::Node::Client* cap = UpCap(node);
+  if (cap == nullptr || views.empty()) return;
+  auto req = cap->dcViewsRequest();
+  auto list = req.initViews(static_cast<unsigned>(views.size()));
+  for (unsigned i = 0; i < views.size(); ++i) {
+    list[i].setDcid(views[i].dcid);
+    list[i].setRunning(views[i].running);
+    list[i].setNodes(views[i].nodes);
   }
+  // No answer to wait for; a peer of an older build answers
+  // "unimplemented", which only means it does not compare.
+  tasks_.add(req.send().ignoreResult().catch_([node](kj::Exception&& e) {
+    spdlog::debug("node links: dcViews to node {}: {}", node, e.getDescription().cStr());
+  }));
 }
 
 bool LinkLoop::FirstWarning(const std::string& key) {

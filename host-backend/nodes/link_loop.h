@@ -105,6 +105,8 @@ class LinkLoop final : public NodeHost, private kj::TaskSet::ErrorHandler {
   void taskFailed(kj::Exception&& exception) override;
   void PostResult(uint64_t id, int32_t result, const vdvk_msg* reply);
   void ForwardVcopy(wire::Node::Client& cap, const RemoteOp& op);
+  // The capability of `node` while its link is up, else nullptr.
+  wire::Node::Client* UpCap(int32_t node);
   void KeepUnfinished(int32_t node, capnp::Response<wire::Node::DeliverResults>&& r);
 
   kj::Promise<void> RunPeer(Peer& p);
