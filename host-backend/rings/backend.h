@@ -191,7 +191,10 @@ class Backend final : public EngineSink, public nodes::LinkIn {
   int32_t PrepareGuestVcopy(Attachment* a, const vdvk_sqe& sqe, PhysLists* out);
   void PlanGuestVcopy(const VcopyGrant& g, const Pending* p);
   int32_t RunGuestCopy(const Deferred& d);
+  // The guest ring of a domain, its memory, its live attachment (nullptr if none).
+  GuestRing* GuestOf(uint32_t domain);
   GuestMemory* MemoryOf(uint32_t domain);
+  Attachment* GuestAttachment(uint32_t domain);
 
   // Peer pins (guest_pin.cc): a vcopy party inside a guest that is not the
   // caller is pinned by its guest kernel on request (VDVK_CQE_F_PIN).

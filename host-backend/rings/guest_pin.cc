@@ -22,19 +22,27 @@
 
 namespace vdvk::rings {
 
-GuestMemory* Backend::MemoryOf(uint32_t domain) {
+GuestRing* Backend::GuestOf(uint32_t domain) {
   auto it = guests_.find(domain);
-  return it == guests_.end() ? nullptr : &it->second->mem;
+  return it == guests_.end() ? nullptr : it->second.get();
+}
+
+GuestMemory* Backend::MemoryOf(uint32_t domain) {
+  GuestRing* g = GuestOf(domain);
+  return g == nullptr ? nullptr : &g->mem;
+}
+
+Backend::Attachment* Backend::GuestAttachment(uint32_t domain) {
+  GuestRing* g = GuestOf(domain);
+  return g == nullptr || g->attach_id == 0 ? nullptr : Find(g->attach_id);
 }
 
 int32_t Backend::RequestPin(const VcopyGrant& g, bool src_side) {
   const ProcKey& who = src_side ? g.src : g.dst;
   const int32_t died = src_side ? EDVSSRCDIED : EDVSDSTDIED;
-  auto git = guests_.find(who.domain);
-  if (git == guests_.end()) return died;
-  GuestRing* gr = git->second.get();
-  Attachment* a = gr->attach_id != 0 ? Find(gr->attach_id) : nullptr;
+  Attachment* a = GuestAttachment(who.domain);
   if (a == nullptr) return died;
+  GuestRing* gr = GuestOf(who.domain);
   // Without its memory, or with a driver that cannot pin for others, this
   // guest's processes can only be reached as vcopy callers.
   if (!gr->mem.mapped() || !(a->ring->LoadClientFeatures() & VDVK_CF_PEER_PIN)) return EDVSNOSYS;
@@ -143,9 +151,7 @@ void Backend::FailPinsOf(uint32_t domain) {
 
 void Backend::ReleasePins(const std::vector<PinHold>& holds) {
   for (const PinHold& h : holds) {
-    auto git = guests_.find(h.domain);
-    if (git == guests_.end() || git->second->attach_id == 0) continue;
-    Attachment* a = Find(git->second->attach_id);
+    Attachment* a = GuestAttachment(h.domain);
     if (a == nullptr) continue;
     vdvk_cqe cqe{};
     cqe.tag = h.pin_id;

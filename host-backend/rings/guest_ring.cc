@@ -139,10 +139,8 @@ void Backend::AttachGuest(GuestRing* g) {
 }
 
 void Backend::WatchGuestPid(Attachment* a) {
-  auto it = guests_.find(a->domain);
-  if (it == guests_.end()) return;
-  GuestRing* g = it->second.get();
-  if (g->host_pid != 0) return;  // watching, or already failed once
+  GuestRing* g = GuestOf(a->domain);
+  if (g == nullptr || g->host_pid != 0) return;  // watching, or already failed once
   int32_t pid = a->ring->LoadClientHostPid();
   if (pid <= 0) return;  // the driver writes it before its first kick
   g->host_pid = pid;
@@ -199,8 +197,7 @@ void Backend::GuestGone(GuestRing* g) {
 }
 
 void Backend::GuestDetachNow(std::unique_ptr<Attachment> a, const char* why) {
-  auto it = guests_.find(a->domain);
-  GuestRing* g = it == guests_.end() ? nullptr : it->second.get();
+  GuestRing* g = GuestOf(a->domain);
   ev_io_stop(loop_, &a->kick_io);
   ctr_.detach_total++;
   spdlog::info("guest ring domain {} detached ({})", a->domain, why);
@@ -233,16 +230,15 @@ void Backend::HandleProcExit(Attachment* a, const vdvk_sqe& sqe) {
 // ---- vcopy -------------------------------------------------------------------------
 
 int32_t Backend::PrepareGuestVcopy(Attachment* a, const vdvk_sqe& sqe, PhysLists* out) {
-  auto it = guests_.find(a->domain);
-  GuestRing* g = it == guests_.end() ? nullptr : it->second.get();
-  if (!g || !g->mem.mapped()) return EDVSNOSYS;
+  GuestMemory* mem = MemoryOf(a->domain);
+  if (mem == nullptr || !mem->mapped()) return EDVSNOSYS;
   // Only the guest kernel's pinned-page list makes a guest vcopy possible.
   if (!(sqe.flags & VDVK_SQE_F_GUEST_PHYS) || sqe.buf_len == 0) return EDVSNOSYS;
   if (sqe.arg[2] < 0) return EDVSINVAL;
   // One read of the list out of shared memory, then validation of the copy.
   std::vector<uint8_t> copy(sqe.buf_len);
   std::memcpy(copy.data(), a->ring->shm_buf(sqe.buf_index), copy.size());
-  if (!ParsePhysLists(copy.data(), sqe.buf_len, static_cast<uint64_t>(sqe.arg[2]), g->mem.size(),
+  if (!ParsePhysLists(copy.data(), sqe.buf_len, static_cast<uint64_t>(sqe.arg[2]), mem->size(),
                       out))
     return EDVSINVAL;
   return 0;
