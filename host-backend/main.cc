@@ -117,6 +117,7 @@ int main(int argc, char** argv) {
       lc.dead_ms = opt.dead_ms;
       links = std::make_unique<vdvk::nodes::NodeLinks>(lc, loop, &backend);
       backend.SetLinkOut(links.get());
+      links->SetGuestPartyIo(&backend);
       if (!links->Start(&error)) {
         spdlog::error("host-backend: {}", error);
         return 1;

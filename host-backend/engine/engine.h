@@ -142,6 +142,8 @@ struct RemoteOp {
   uint32_t vcopy_bytes = 0;
   ProcKey vcopy_local;              // ForwardToNode only: the caller node's party
   uint64_t vcopy_local_addr = 0;    // and its address (for the transport's copy)
+  RequestId vcopy_request = 0;      // ForwardToNode only: the caller's request
+  bool vcopy_local_is_caller = false;  // ForwardToNode only: vcopy_local made the call
 };
 
 // The half of a remote vcopy on the node of the non-caller party, authorised

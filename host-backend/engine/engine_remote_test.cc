@@ -218,6 +218,8 @@ TEST_F(Cluster, RemoteVcopyPushGrantsThereAndEndsOnlyWhenDone) {
   EXPECT_EQ(op.vcopy_local, kSys0);
   EXPECT_EQ(op.vcopy_local_addr, 0x1000u);
   EXPECT_EQ(op.vcopy_addr, 0x2000u);
+  EXPECT_EQ(op.vcopy_request, v);  // the transport finds the caller's pages by it
+  EXPECT_TRUE(op.vcopy_local_is_caller);
   Pump();
   ASSERT_EQ(sink[1]->rgrants.size(), 1u);
   const RemoteVcopyGrant g = sink[1]->rgrants[0];
@@ -239,6 +241,18 @@ TEST_F(Cluster, RemoteVcopyPushGrantsThereAndEndsOnlyWhenDone) {
   ASSERT_EQ(sink[1]->grants.size(), 1u);
   eng[1]->VcopyDone(l, 0, now);
   EXPECT_EQ(Result(1, l), 0);
+}
+
+TEST_F(Cluster, RemoteVcopyByAThirdPartyNamesTheLocalPartyNotTheCaller) {
+  Submit(1, Mk(kServer, VDVK_OP_RECEIVE, {ANY}));
+  ASSERT_EQ(Run(0, Mk(kOther, VDVK_OP_BIND, {SELF_BIND, 0, 0, 6})), 6);
+  Submit(0, Mk(kOther, VDVK_OP_RECEIVE, {ANY}));  // the local party, waiting
+  const RequestId v = Submit(0, VcopyCall(next_id++, kSys0, 6, 1, 64));
+  ASSERT_EQ(sink[0]->forwarded.size(), 1u);
+  const RemoteOp& op = sink[0]->forwarded[0];
+  EXPECT_EQ(op.vcopy_local, kOther);
+  EXPECT_EQ(op.vcopy_request, v);
+  EXPECT_FALSE(op.vcopy_local_is_caller);  // its pages are not the caller's
 }
 
 TEST_F(Cluster, RemoteVcopyPullNamesTheRemoteSource) {

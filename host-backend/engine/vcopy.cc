@@ -137,6 +137,8 @@ void Engine::Impl::ForwardVcopy(const Call& c, SlotRef me, int32_t src_idx, int3
   op.vcopy_bytes = r.bytes;
   op.vcopy_local = local.owner;
   op.vcopy_local_addr = src_remote ? c.addr[1] : c.addr[0];
+  op.vcopy_request = c.id;
+  op.vcopy_local_is_caller = local_idx == me.idx;
   sink_->ForwardToNode(op);
 }
 

@@ -4,6 +4,7 @@
 // is never called from inside a LinkOut call or a kj callback.
 #pragma once
 
+#include <compare>
 #include <cstdint>
 #include <vector>
 
@@ -16,6 +17,30 @@ struct DcView {
   int32_t dcid = 0;
   bool running = false;
   uint64_t nodes = 0;  // member-node bitmap
+};
+
+// The local party of one remote vcopy: of an op we forwarded (forwarded,
+// id = RemoteOp::id; node unused) or of a peer's op our engine granted
+// (node = RemoteVcopyGrant::node, id = its op_id).
+struct VcopyPartyKey {
+  bool forwarded = false;
+  int32_t node = 0;
+  uint64_t id = 0;
+  auto operator<=>(const VcopyPartyKey&) const = default;
+};
+
+// A local party inside a UML guest has no host pid for process_vm_*: the
+// backend reaches it through the guest pages pinned for that vcopy. The link
+// layer moves each chunk through this, synchronously on the loop thread
+// (from kj callbacks too: implementations must not call the engine).
+class GuestPartyIo {
+ public:
+  virtual ~GuestPartyIo() = default;
+  // Copies [off, off + len) of the party's range to buf, or buf into it when
+  // to_party. 0, or an EDVS* code (EDVSSRCDIED/EDVSDSTDIED once the party or
+  // its guest is gone, EDVSFAULT, ...).
+  virtual int32_t CopyGuestParty(const VcopyPartyKey& key, uint64_t off, uint8_t* buf, uint32_t len,
+                                 bool to_party) = 0;
 };
 
 // Backend -> links: engine output addressed to other nodes.
@@ -32,7 +57,9 @@ class LinkOut {
   // Answer a peer's lookup query `id` (LinkIn::LookupArrived).
   virtual void LookupDone(uint64_t id, int32_t result) = 0;
   // The engine granted vcopy op g.op_id from node g.node: move the bytes,
-  // then report LinkIn::RemoteVcopyDone.
+  // then report LinkIn::RemoteVcopyDone. A guest party (g.party.domain != 0)
+  // is reached through GuestPartyIo, key {false, g.node, g.op_id}; so is the
+  // guest party of a forwarded vcopy (key {true, 0, op.id}).
   virtual void StartVcopy(const RemoteVcopyGrant& g) { (void)g; }
   // True when link input is waiting (a peer's answer, a new op): a backend
   // that is polling its rings should return to its event loop now rather

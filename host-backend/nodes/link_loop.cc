@@ -186,7 +186,8 @@ void LinkLoop::ForwardVcopy(wire::Node::Client& cap, const RemoteOp& op) {
   // engine granted it; the answer comes when every byte is in place.
   auto req = cap.vcopyRemoteRequest();
   EncodeOp(op, req.initOp());
-  req.setPeer(MakeChunkPeer(op.vcopy_local, op.vcopy_local_addr, op.vcopy_bytes));
+  const PartyRef party{op.vcopy_local, op.vcopy_local_addr, links_->guest_io(), VcopyPartyKey{true, 0, op.id}};
+  req.setPeer(MakeChunkPeer(party, op.vcopy_bytes));
   const uint64_t id = op.id;
   auto cancel = kj::newPromiseAndFulfiller<void>();
   in_flight_[id] = kj::mv(cancel.fulfiller);
@@ -273,7 +274,8 @@ void LinkLoop::StartVcopy(const RemoteVcopyGrant& g) {
     e.result = EDVSNOTCONN;
     return links_->PostEvent(std::move(e));
   }
-  it->second.task = RunVcopy(g, it->second.peer).then([this, g](int32_t result) {
+  const PartyRef party{g.party, g.addr, links_->guest_io(), VcopyPartyKey{false, g.node, g.op_id}};
+  it->second.task = RunVcopy(g, party, it->second.peer).then([this, g](int32_t result) {
     Event e;
     e.kind = Event::kVcopyDone;
     e.node = g.node;

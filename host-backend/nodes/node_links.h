@@ -95,6 +95,10 @@ class NodeLinks final : public LinkOut {
 
   // Called by LinkLoop from kj callbacks: queued for LinkIn (see above).
   void PostEvent(Event e);
+  // How guest parties of remote vcopies are reached (nullptr: they are
+  // refused with EDVSPERM). Set before Start.
+  void SetGuestPartyIo(GuestPartyIo* io) { guest_io_ = io; }
+  GuestPartyIo* guest_io() const { return guest_io_; }
 
  private:
   // Runs kj until it has nothing left to do, without blocking.
@@ -110,6 +114,7 @@ class NodeLinks final : public LinkOut {
   LinkConfig cfg_;
   struct ev_loop* loop_;
   LinkIn* in_;
+  GuestPartyIo* guest_io_ = nullptr;
   std::deque<Event> events_;  // declared before kj_: its teardown may still post
   std::unique_ptr<LinkLoop> kj_;
   ev_io kj_fd_w_;       // kj's epoll fd

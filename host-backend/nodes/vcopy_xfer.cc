@@ -27,7 +27,7 @@ bool HostProcess(ProcKey who) { return who.domain == 0 && who.pid > 0; }
 
 class ChunkPeerImpl final : public wire::ChunkPeer::Server {
  public:
-  ChunkPeerImpl(ProcKey who, uint64_t addr, uint32_t bytes) : who_(who), addr_(addr), bytes_(bytes) {}
+  ChunkPeerImpl(const PartyRef& party, uint32_t bytes) : party_(party), bytes_(bytes) {}
 
  protected:
   kj::Promise<void> read(ReadContext ctx) override {
@@ -36,11 +36,7 @@ class ChunkPeerImpl final : public wire::ChunkPeer::Server {
     KJ_REQUIRE(n > 0 && n <= kVcopyChunk && off <= bytes_ && n <= bytes_ - off, "read out of range",
                off, n);
     auto r = ctx.getResults(capnp::MessageSize{n / 8 + 16, 0});
-    int32_t err = HostProcess(who_) ? 0 : EDVSPERM;
-    if (err == 0) {
-      auto data = r.initData(n);
-      err = ReadProcess(who_, addr_ + off, data);
-    }
+    const int32_t err = ReadParty(party_, off, r.initData(n));
     if (err != 0) r.setData(nullptr);
     r.setResult(err);
     return kj::READY_NOW;
@@ -53,7 +49,7 @@ class ChunkPeerImpl final : public wire::ChunkPeer::Server {
                    data.size() <= bytes_ - off,
                "write out of range", off, data.size());
     // Keep the first error; later chunks are dropped, done() reports it.
-    if (err_ == 0) err_ = HostProcess(who_) ? WriteProcess(who_, addr_ + off, data) : EDVSPERM;
+    if (err_ == 0) err_ = WriteParty(party_, off, data);
     if (err_ == 0) written_ += data.size();
     return kj::READY_NOW;
   }
@@ -66,8 +62,7 @@ class ChunkPeerImpl final : public wire::ChunkPeer::Server {
   }
 
  private:
-  ProcKey who_;
-  uint64_t addr_;
+  PartyRef party_;
   uint32_t bytes_;
   uint64_t written_ = 0;
   int32_t err_ = 0;
@@ -75,7 +70,7 @@ class ChunkPeerImpl final : public wire::ChunkPeer::Server {
 
 // Our party is the source: stream chunks into the peer, one capnp streaming
 // call each (capnp keeps a window in flight), then done().
-kj::Promise<int32_t> Push(RemoteVcopyGrant g, wire::ChunkPeer::Client peer, uint64_t off) {
+kj::Promise<int32_t> Push(RemoteVcopyGrant g, PartyRef party, wire::ChunkPeer::Client peer, uint64_t off) {
   if (off >= g.bytes) {
     return peer.doneRequest().send().then(
         [](capnp::Response<wire::ChunkPeer::DoneResults>&& r) { return r.getResult(); });
@@ -84,16 +79,17 @@ kj::Promise<int32_t> Push(RemoteVcopyGrant g, wire::ChunkPeer::Client peer, uint
   auto req = peer.writeRequest(capnp::MessageSize{n / 8 + 16, 0});
   req.setOffset(off);
   auto data = req.initData(n);
-  const int32_t err = ReadProcess(g.party, g.addr + off, data);
+  const int32_t err = ReadParty(party, off, data);
   if (err != 0) return err;
-  return req.send().then([g, peer = kj::mv(peer), off, n]() mutable {
-    return Push(g, kj::mv(peer), off + n);
+  return req.send().then([g, party, peer = kj::mv(peer), off, n]() mutable {
+    return Push(g, party, kj::mv(peer), off + n);
   });
 }
 
 // Our party is the destination: keep kVcopyWindow reads in flight.
 struct Pull {
   RemoteVcopyGrant g;
+  PartyRef party;
   wire::ChunkPeer::Client peer;
   uint64_t next = 0;
   uint64_t landed = 0;
@@ -101,7 +97,8 @@ struct Pull {
   int inflight = 0;
   kj::Own<kj::PromiseFulfiller<int32_t>> finished;
 
-  Pull(const RemoteVcopyGrant& grant, wire::ChunkPeer::Client p) : g(grant), peer(kj::mv(p)) {}
+  Pull(const RemoteVcopyGrant& grant, const PartyRef& who, wire::ChunkPeer::Client p)
+      : g(grant), party(who), peer(kj::mv(p)) {}
 
   void Fill(kj::TaskSet& ts) {
     while (err == 0 && inflight < kVcopyWindow && next < g.bytes) {
@@ -120,7 +117,7 @@ struct Pull {
           } else if (r.getData().size() != n) {
             err = EDVSBADVALUE;
           } else {
-            err = WriteProcess(g.party, g.addr + off, r.getData());
+            err = WriteParty(party, off, r.getData());
             if (err == 0) landed += n;
           }
         }
@@ -179,19 +176,32 @@ int32_t WriteProcess(ProcKey who, uint64_t addr, kj::ArrayPtr<const kj::byte> in
   return 0;
 }
 
-kj::Own<wire::ChunkPeer::Server> MakeChunkPeer(ProcKey who, uint64_t addr, uint32_t bytes) {
-  return kj::heap<ChunkPeerImpl>(who, addr, bytes);
+int32_t ReadParty(const PartyRef& p, uint64_t off, kj::ArrayPtr<kj::byte> out) {
+  if (HostProcess(p.who)) return ReadProcess(p.who, p.addr + off, out);
+  if (p.who.domain == 0 || p.io == nullptr) return EDVSPERM;
+  return p.io->CopyGuestParty(p.key, off, out.begin(), static_cast<uint32_t>(out.size()), false);
 }
 
-kj::Promise<int32_t> RunVcopy(const RemoteVcopyGrant& g, wire::ChunkPeer::Client peer) {
-  if (!HostProcess(g.party)) return static_cast<int32_t>(EDVSPERM);
+int32_t WriteParty(const PartyRef& p, uint64_t off, kj::ArrayPtr<const kj::byte> in) {
+  if (HostProcess(p.who)) return WriteProcess(p.who, p.addr + off, in);
+  if (p.who.domain == 0 || p.io == nullptr) return EDVSPERM;
+  // CopyGuestParty only reads buf when copying into the party.
+  return p.io->CopyGuestParty(p.key, off, const_cast<kj::byte*>(in.begin()), static_cast<uint32_t>(in.size()),
+                              true);
+}
+
+kj::Own<wire::ChunkPeer::Server> MakeChunkPeer(const PartyRef& party, uint32_t bytes) {
+  return kj::heap<ChunkPeerImpl>(party, bytes);
+}
+
+kj::Promise<int32_t> RunVcopy(const RemoteVcopyGrant& g, const PartyRef& party, wire::ChunkPeer::Client peer) {
   if (g.party_is_src) {
-    return Push(g, kj::mv(peer), 0).catch_([](kj::Exception&& e) {
+    return Push(g, party, kj::mv(peer), 0).catch_([](kj::Exception&& e) {
       spdlog::debug("node links: vcopy push failed: {}", e.getDescription().cStr());
       return int32_t{EDVSNOTCONN};
     });
   }
-  auto pull = kj::heap<Pull>(g, kj::mv(peer));
+  auto pull = kj::heap<Pull>(g, party, kj::mv(peer));
   auto paf = kj::newPromiseAndFulfiller<int32_t>();
   pull->finished = kj::mv(paf.fulfiller);
   auto errors = kj::heap<PullErrors>(pull.get());

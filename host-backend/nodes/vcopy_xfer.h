@@ -1,7 +1,8 @@
 // vcopy_xfer.h - the bytes of a remote vcopy (wire: Node.vcopyRemote and
 // ChunkPeer). One copy per node: process_vm_readv straight into the outgoing
 // capnp message on the source node, process_vm_writev straight out of the
-// received message on the destination node.
+// received message on the destination node (for a party inside a UML
+// guest: a memcpy from/to its pinned pages in the mapped guest memory).
 //
 // Runs in kj callbacks on the backend's thread. The caller's node serves a ChunkPeer over its own
 // party; the callee's node drives the transfer (reads with a window in
@@ -13,6 +14,7 @@
 #include <cstdint>
 
 #include "host-backend/engine/engine.h"
+#include "host-backend/nodes/link_api.h"
 #include "wire/node.capnp.h"
 
 namespace vdvk::nodes {
@@ -22,13 +24,26 @@ inline constexpr uint32_t kVcopyChunk = 256 * 1024;
 // Reads in flight when pulling: enough to keep a LAN link busy.
 inline constexpr int kVcopyWindow = 4;
 
-// The caller's party, served to the callee: `bytes` at `addr` in `who`.
-// Offsets and lengths a peer asks for are checked against that range.
-kj::Own<wire::ChunkPeer::Server> MakeChunkPeer(ProcKey who, uint64_t addr, uint32_t bytes);
+// This node's party of one remote vcopy: a host process (process_vm_* at
+// addr) or a guest process (through io, by key; no io: EDVSPERM).
+struct PartyRef {
+  ProcKey who;
+  uint64_t addr = 0;
+  GuestPartyIo* io = nullptr;
+  VcopyPartyKey key;
+};
+// Offset `off` of the party's range from/to `data`; 0 or EDVS*.
+int32_t ReadParty(const PartyRef& p, uint64_t off, kj::ArrayPtr<kj::byte> out);
+int32_t WriteParty(const PartyRef& p, uint64_t off, kj::ArrayPtr<const kj::byte> in);
 
-// Callee side: move the bytes between our party (g) and the caller's peer.
-// Resolves with 0 or EDVS* (a broken link: EDVSNOTCONN); never rejects.
-kj::Promise<int32_t> RunVcopy(const RemoteVcopyGrant& g, wire::ChunkPeer::Client peer);
+// The caller's party, served to the callee: `bytes` of `party`.
+// Offsets and lengths a peer asks for are checked against that range.
+kj::Own<wire::ChunkPeer::Server> MakeChunkPeer(const PartyRef& party, uint32_t bytes);
+
+// Callee side: move the bytes between our party (g, reached as `party`) and
+// the caller's peer. Resolves with 0 or EDVS* (a broken link: EDVSNOTCONN);
+// never rejects.
+kj::Promise<int32_t> RunVcopy(const RemoteVcopyGrant& g, const PartyRef& party, wire::ChunkPeer::Client peer);
 
 // process_vm_readv/writev of one whole range (partial transfers looped).
 int32_t ReadProcess(ProcKey who, uint64_t addr, kj::ArrayPtr<kj::byte> out);

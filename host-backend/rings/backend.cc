@@ -137,6 +137,16 @@ void Backend::RunDeferred() {
         in_engine_ = false;
         break;
       }
+      case Deferred::kLinkFail:
+        // A cross-node vcopy with a guest party that ended before the link
+        // layer had it (guest_link_vcopy.cc): end it as the link would.
+        in_engine_ = true;
+        if (d.link.forwarded)
+          engine_->RemoteResult(d.link.id, d.result, nullptr, Now());
+        else
+          engine_->RemoteVcopyDone(d.link.node, d.link.id, d.result, Now());
+        in_engine_ = false;
+        break;
       case Deferred::kExited:
         in_engine_ = true;
         engine_->ProcessExited(d.who, Now());

@@ -22,6 +22,7 @@
 #include <deque>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -60,7 +61,7 @@ struct TransportCounters {
   uint64_t poll_hits = 0;
 };
 
-class Backend final : public EngineSink, public nodes::LinkIn {
+class Backend final : public EngineSink, public nodes::LinkIn, public nodes::GuestPartyIo {
  public:
   Backend(const BackendConfig& cfg, const EngineConfig& ecfg, struct ev_loop* loop);
   ~Backend() override;
@@ -99,6 +100,10 @@ class Backend final : public EngineSink, public nodes::LinkIn {
   void LookupResult(uint64_t id, int32_t node, int32_t result) override;
   void DcViewsArrived(int32_t node, const std::vector<nodes::DcView>& views) override;
   void LinkBatchDone() override;
+  // GuestPartyIo (guest_link_vcopy.cc): chunks of cross-node vcopies with a
+  // party in one of our guests.
+  int32_t CopyGuestParty(const nodes::VcopyPartyKey& key, uint64_t off, uint8_t* buf, uint32_t len,
+                         bool to_party) override;
 
  private:
   struct Attachment;
@@ -120,7 +125,7 @@ class Backend final : public EngineSink, public nodes::LinkIn {
     uint64_t pin_id = 0;
   };
   struct Deferred {
-    enum Kind { kBounce, kExited, kDetach, kGuestCopy, kFail } kind;
+    enum Kind { kBounce, kExited, kDetach, kGuestCopy, kFail, kLinkFail } kind;
     VcopyGrant grant;       // kBounce, kGuestCopy, kFail
     // kGuestCopy: the pages of each guest side (empty for a host side).
     std::vector<vdvk_phys_extent> src_ext, dst_ext;
@@ -132,6 +137,7 @@ class Backend final : public EngineSink, public nodes::LinkIn {
     ProcKey who;            // kExited
     uint64_t attach_id = 0; // kDetach
     uint32_t reason = 0;    // kDetach
+    nodes::VcopyPartyKey link;  // kLinkFail: the cross-node vcopy that ends with `result`
   };
 
   static Nanos Now();
@@ -210,7 +216,13 @@ class Backend final : public EngineSink, public nodes::LinkIn {
     RequestId job = 0;
     bool src_side = false;
     uint64_t bytes = 0;
+    std::optional<nodes::VcopyPartyKey> link;  // a cross-node vcopy's party, not a job
   };
+  // Registers w as pin `*id` of [addr, +bytes) of `who` and fills the PIN
+  // CQE for the caller to post (after its own bookkeeping: posting can detach
+  // the guest, which answers the pin at once). 0, or why it cannot be asked.
+  int32_t PreparePin(const ProcKey& who, uint64_t addr, uint32_t bytes, const PinWait& w, uint64_t* id,
+                     Attachment** a, vdvk_cqe* cqe);
   // Asks domain's guest to pin one side of job g; 0, or why it cannot be asked.
   int32_t RequestPin(const VcopyGrant& g, bool src_side);
   void HandlePinDone(Attachment* a, const vdvk_sqe& sqe);
@@ -219,6 +231,32 @@ class Backend final : public EngineSink, public nodes::LinkIn {
   // The guest of `domain` is gone: its outstanding pins fail.
   void FailPinsOf(uint32_t domain);
   void ReleasePins(const std::vector<PinHold>& holds);
+
+  // Guest parties of cross-node vcopies (guest_link_vcopy.cc). The link layer
+  // moves the bytes chunk by chunk (CopyGuestParty); the pages are either
+  // the guest caller's own (pinned with its VCOPY, valid while it waits) or
+  // pinned for the purpose by a peer pin, released when the vcopy ends.
+  struct LinkParty {
+    uint32_t domain = 0;
+    uint64_t attach_id = 0;  // the guest instance the pages belong to
+    bool src = false;        // the party is the copy's source
+    std::vector<vdvk_phys_extent> ext;
+    int32_t error = 0;      // set: every chunk fails with it
+    uint64_t pin_id = 0;    // a peer pin: unanswered while !pinned
+    bool pinned = false;    // the pin was granted: UNPIN when dropped
+    // Waiting for the pin: what to start once the pages are there.
+    std::optional<RemoteVcopyGrant> grant;
+    std::optional<RemoteOp> forward;
+  };
+  // Sets up the guest party of a vcopy we forward; false when the forward
+  // waits for a peer pin (sent from LinkPinAnswered).
+  bool PrepareForwardedGuestParty(const RemoteOp& op);
+  void StartGuestRemoteVcopy(const RemoteVcopyGrant& g);
+  void LinkPinAnswered(const PinWait& w, uint64_t pin_id, int32_t result, std::vector<vdvk_phys_extent> ext);
+  void FailLinkParty(const nodes::VcopyPartyKey& key, int32_t result);
+  void DropLinkParty(const nodes::VcopyPartyKey& key);
+  void LinkPartiesGuestGone(uint32_t domain);
+  std::map<nodes::VcopyPartyKey, LinkParty> link_parties_;
 
   BackendConfig cfg_;
   std::string node_name_;

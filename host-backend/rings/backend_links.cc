@@ -10,6 +10,8 @@
 namespace vdvk::rings {
 
 void Backend::ForwardToNode(const RemoteOp& op) {
+  // A guest party's pages first (guest_link_vcopy.cc): that may take a pin.
+  if (op.kind == RemoteKind::kVcopy && op.vcopy_local.domain != 0 && !PrepareForwardedGuestParty(op)) return;
   // The engine only forwards to nodes marked up, which only links do.
   if (link_out_ != nullptr) link_out_->Forward(op);
 }
@@ -19,6 +21,7 @@ void Backend::RemoteDone(int32_t node, uint64_t id, int32_t result, const vdvk_m
 }
 
 void Backend::CancelForward(int32_t node, uint64_t op_id) {
+  if (!link_parties_.empty()) DropLinkParty(nodes::VcopyPartyKey{true, 0, op_id});
   if (link_out_ != nullptr) link_out_->Cancel(node, op_id);
 }
 
@@ -26,10 +29,13 @@ void Backend::StartRemoteVcopy(const RemoteVcopyGrant& g) {
   // The link layer moves the bytes (vcopy_xfer.cc), chunk by chunk in kj
   // callbacks between ring services: they come from or go to the peer anyway.
   // Only links make a node up, so link_out_ is set whenever this is called.
+  // A guest party is pinned first (guest_link_vcopy.cc).
+  if (g.party.domain != 0) return StartGuestRemoteVcopy(g);
   if (link_out_ != nullptr) link_out_->StartVcopy(g);
 }
 
 void Backend::RemoteVcopyDone(int32_t node, uint64_t id, int32_t result) {
+  if (!link_parties_.empty()) DropLinkParty(nodes::VcopyPartyKey{false, node, id});
   WithEngine([&] { engine_->RemoteVcopyDone(node, id, result, Now()); });
 }
 
@@ -40,6 +46,8 @@ void Backend::NodeState(int32_t node, bool up) {
 }
 
 void Backend::RemoteResult(uint64_t op_id, int32_t result, const vdvk_msg* reply) {
+  // The call ends now: its guest party's pages are not ours to touch after.
+  if (!link_parties_.empty()) DropLinkParty(nodes::VcopyPartyKey{true, 0, op_id});
   WithEngine([&] { engine_->RemoteResult(op_id, result, reply, Now()); });
 }
 

@@ -188,4 +188,29 @@ int32_t CopyGuestGuest(const GuestMemory& src_mem, const std::vector<vdvk_phys_e
   return 0;
 }
 
+int32_t CopyGuestBuffer(const GuestMemory& mem, const std::vector<vdvk_phys_extent>& ext, uint64_t off,
+                        uint8_t* buf, uint64_t len, bool to_guest) {
+  if (!mem.mapped()) return EDVSNOSYS;
+  uint64_t pos = 0;  // start of the current extent within the range
+  uint64_t done = 0;
+  for (const vdvk_phys_extent& e : ext) {
+    if (done == len) break;
+    if (off + done >= pos + e.len) {
+      pos += e.len;
+      continue;
+    }
+    if (!ExtentInside(e, mem)) return EDVSFAULT;
+    const uint64_t in = off + done - pos;  // offset inside this extent
+    const uint64_t n = std::min(e.len - in, len - done);
+    uint8_t* g = mem.base() + e.addr + in;
+    if (to_guest)
+      std::memcpy(g, buf + done, n);
+    else
+      std::memcpy(buf + done, g, n);
+    done += n;
+    pos += e.len;
+  }
+  return done == len ? 0 : EDVSFAULT;
+}
+
 }  // namespace vdvk::rings

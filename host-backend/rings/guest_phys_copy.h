@@ -71,4 +71,11 @@ int32_t CopyGuestGuest(const GuestMemory& src_mem, const std::vector<vdvk_phys_e
                        const GuestMemory& dst_mem, const std::vector<vdvk_phys_extent>& dst,
                        uint64_t bytes);
 
+// Copies between [off, off + len) of the range the extents describe and `buf`
+// (into the guest when to_guest): a chunk of a cross-node vcopy with a guest
+// party. Returns 0, EDVSFAULT for a range beyond the extents or an extent
+// outside the memory, or EDVSNOSYS when the memory is not mapped.
+int32_t CopyGuestBuffer(const GuestMemory& mem, const std::vector<vdvk_phys_extent>& ext, uint64_t off,
+                        uint8_t* buf, uint64_t len, bool to_guest);
+
 }  // namespace vdvk::rings

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 #include <vector>
 
@@ -113,6 +114,41 @@ TEST_F(GuestCopy, GuestToGuestRejectsShortAndOutsideLists) {
   EXPECT_EQ(CopyGuestGuest(mem, a, mem, outside, 4096), EDVSFAULT);
   GuestMemory unmapped;
   EXPECT_EQ(CopyGuestGuest(unmapped, a, mem, b, 4096), EDVSNOSYS);
+}
+
+TEST_F(GuestCopy, BufferChunksAtAnyOffset) {
+  // A cross-node vcopy moves a guest range in chunks that start anywhere in
+  // its extent list: every chunk lands where the whole copy would put it.
+  std::vector<vdvk_phys_extent> ext{{6 * 4096 + 50, 1000}, {2 * 4096, 4096}, {11 * 4096, 904}};
+  std::vector<uint8_t> whole(6000);
+  for (size_t i = 0; i < whole.size(); ++i) whole[i] = static_cast<uint8_t>(i * 29 + 3);
+  for (uint64_t chunk : {1u, 7u, 1000u, 4096u, 6000u}) {
+    std::memset(mem.base(), 0, mem.size());
+    for (uint64_t off = 0; off < whole.size(); off += chunk) {
+      const uint64_t n = std::min<uint64_t>(chunk, whole.size() - off);
+      ASSERT_EQ(CopyGuestBuffer(mem, ext, off, whole.data() + off, n, true), 0) << chunk << " at " << off;
+    }
+    EXPECT_EQ(0, std::memcmp(mem.base() + 6 * 4096 + 50, whole.data(), 1000)) << chunk;
+    EXPECT_EQ(0, std::memcmp(mem.base() + 2 * 4096, whole.data() + 1000, 4096)) << chunk;
+    EXPECT_EQ(0, std::memcmp(mem.base() + 11 * 4096, whole.data() + 5096, 904)) << chunk;
+    std::vector<uint8_t> back(whole.size(), 0);
+    for (uint64_t off = 0; off < back.size(); off += chunk) {
+      const uint64_t n = std::min<uint64_t>(chunk, back.size() - off);
+      ASSERT_EQ(CopyGuestBuffer(mem, ext, off, back.data() + off, n, false), 0) << chunk << " at " << off;
+    }
+    EXPECT_EQ(back, whole) << chunk;
+  }
+}
+
+TEST_F(GuestCopy, BufferRefusesRangesBeyondTheExtents) {
+  std::vector<vdvk_phys_extent> ext{{0, 4096}, {8192, 100}};
+  std::vector<uint8_t> buf(8192);
+  EXPECT_EQ(CopyGuestBuffer(mem, ext, 4100, buf.data(), 100, true), EDVSFAULT);  // 4 bytes past the end
+  EXPECT_EQ(CopyGuestBuffer(mem, ext, 5000, buf.data(), 1, false), EDVSFAULT);
+  std::vector<vdvk_phys_extent> outside{{mem.size() - 10, 100}};
+  EXPECT_EQ(CopyGuestBuffer(mem, outside, 0, buf.data(), 20, false), EDVSFAULT);
+  GuestMemory unmapped;
+  EXPECT_EQ(CopyGuestBuffer(unmapped, ext, 0, buf.data(), 1, false), EDVSNOSYS);
 }
 
 TEST(GuestMemoryMap, RefusesNonRegularFiles) {

@@ -37,25 +37,34 @@ Backend::Attachment* Backend::GuestAttachment(uint32_t domain) {
   return g == nullptr || g->attach_id == 0 ? nullptr : Find(g->attach_id);
 }
 
-int32_t Backend::RequestPin(const VcopyGrant& g, bool src_side) {
-  const ProcKey& who = src_side ? g.src : g.dst;
-  const int32_t died = src_side ? EDVSSRCDIED : EDVSDSTDIED;
-  Attachment* a = GuestAttachment(who.domain);
-  if (a == nullptr) return died;
+int32_t Backend::PreparePin(const ProcKey& who, uint64_t addr, uint32_t bytes, const PinWait& w, uint64_t* id,
+                            Attachment** a, vdvk_cqe* cqe) {
+  *a = GuestAttachment(who.domain);
+  if (*a == nullptr) return w.src_side ? EDVSSRCDIED : EDVSDSTDIED;
   GuestRing* gr = GuestOf(who.domain);
   // Without its memory, or with a driver that cannot pin for others, this
   // guest's processes can only be reached as vcopy callers.
-  if (!gr->mem.mapped() || !(a->ring->LoadClientFeatures() & VDVK_CF_PEER_PIN)) return EDVSNOSYS;
-  const uint64_t id = next_pin_id_++;
-  pin_waits_[id] = PinWait{who.domain, g.id, src_side, g.bytes};
+  if (!gr->mem.mapped() || !((*a)->ring->LoadClientFeatures() & VDVK_CF_PEER_PIN)) return EDVSNOSYS;
+  *id = next_pin_id_++;
+  pin_waits_[*id] = w;
+  *cqe = vdvk_cqe{};
+  cqe->tag = *id;
+  cqe->flags = VDVK_CQE_F_PIN;
+  cqe->u.pin.tgid = who.pid;
+  cqe->u.pin.write = w.src_side ? 0 : 1;
+  cqe->u.pin.addr = addr;
+  cqe->u.pin.bytes = bytes;
+  return 0;
+}
+
+int32_t Backend::RequestPin(const VcopyGrant& g, bool src_side) {
+  const ProcKey& who = src_side ? g.src : g.dst;
+  uint64_t id = 0;
+  Attachment* a = nullptr;
+  vdvk_cqe cqe;
+  const PinWait w{who.domain, g.id, src_side, g.bytes, std::nullopt};
+  if (int32_t r = PreparePin(who, src_side ? g.src_addr : g.dst_addr, g.bytes, w, &id, &a, &cqe); r != 0) return r;
   pin_jobs_[g.id].waiting++;
-  vdvk_cqe cqe{};
-  cqe.tag = id;
-  cqe.flags = VDVK_CQE_F_PIN;
-  cqe.u.pin.tgid = who.pid;
-  cqe.u.pin.write = src_side ? 0 : 1;
-  cqe.u.pin.addr = src_side ? g.src_addr : g.dst_addr;
-  cqe.u.pin.bytes = g.bytes;
   PostCqe(a, cqe);
   return 0;
 }
@@ -103,6 +112,7 @@ void Backend::PinAnswered(uint64_t pin_id, int32_t result, std::vector<vdvk_phys
   if (it == pin_waits_.end()) return;
   const PinWait w = it->second;
   pin_waits_.erase(it);
+  if (w.link) return LinkPinAnswered(w, pin_id, result, std::move(ext));
   auto jit = pin_jobs_.find(w.job);
   if (jit == pin_jobs_.end()) {
     if (result == 0) ReleasePins({PinHold{w.domain, pin_id}});
@@ -147,6 +157,7 @@ void Backend::FailPinsOf(uint32_t domain) {
     if (w.domain == domain) gone.emplace_back(pin_id, w.src_side);
   for (const auto& [pin_id, src_side] : gone)
     PinAnswered(pin_id, src_side ? EDVSSRCDIED : EDVSDSTDIED, {});
+  LinkPartiesGuestGone(domain);
 }
 
 void Backend::ReleasePins(const std::vector<PinHold>& holds) {

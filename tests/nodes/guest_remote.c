@@ -11,9 +11,15 @@
  *   guest_remote vcopy EP PEER
  *       binds EP; PEER is vcopy_peer (vcopy_proto.h) on another node. Tries a
  *       pull (PEER -> us), a push (us -> PEER) and a host-initiated push into
- *       us (VC_PUSH); prints each result as "vcopy KIND -> RC NAME". A result
- *       of 0 must carry the right bytes; an error must be a DVK error, and
- *       afterwards the peer still answers and its buffer is unchanged.
+ *       us (VC_PUSH), BYTES each (several link chunks, not a page multiple);
+ *       prints each result as "vcopy KIND -> RC NAME". A result of 0 must
+ *       carry the right bytes; an error must be a DVK error, and afterwards
+ *       the peer still answers and its buffer is unchanged.
+ *   guest_remote vcopy3 EP PEER
+ *       a third-party vcopy: a child binds EP+1 and waits in a sendrec to us;
+ *       we copy the child's buffer to PEER and PEER's back into the child's
+ *       (so the guest party is not the caller); PEER and the child check the
+ *       bytes. Prints "vcopy third-party KIND -> RC NAME".
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -24,7 +30,8 @@
 #include "dvk/dvk.h"
 #include "uml-vdvk/tests/vcopy_proto.h"
 
-#define BYTES 4096
+#define BYTES 1000000
+#include <sys/wait.h>
 
 static int fail(const char *what, long rc)
 {
@@ -86,6 +93,24 @@ static int report(const char *kind, long rc)
 	return rc > 0 ? fail("vcopy returned a positive value", rc) : 0;
 }
 
+/* Binds EP, learns PEER's buffer address and fills it with pattern 7. */
+static int bind_and_fill_peer(int ep, int peer, uint64_t *peer_buf)
+{
+	message m;
+	long rc;
+
+	if ((rc = dvk_bind(0, ep)) != ep)
+		return fail("bind", rc);
+	if ((rc = ask(peer, VC_ADDR, 0, 0, 0, &m)) != 0)
+		return fail("VC_ADDR", rc);
+	*peer_buf = m.m_u.m_m1.m1p1_u64;
+	if (m.m1_i1 < BYTES)
+		return fail("peer buffer too small", m.m1_i1);
+	if ((rc = ask(peer, VC_FILL, 7, BYTES, 0, &m)) != 0 || m.m1_i1 != 0)
+		return fail("VC_FILL", rc ? rc : m.m1_i1);
+	return 0;
+}
+
 static int vcopy(int ep, int peer)
 {
 	static uint8_t buf[BYTES];
@@ -94,15 +119,8 @@ static int vcopy(int ep, int peer)
 	long rc;
 	int i, seed;
 
-	if ((rc = dvk_bind(0, ep)) != ep)
-		return fail("bind", rc);
-	if ((rc = ask(peer, VC_ADDR, 0, 0, 0, &m)) != 0)
-		return fail("VC_ADDR", rc);
-	peer_buf = m.m_u.m_m1.m1p1_u64;
-	if (m.m1_i1 < BYTES)
-		return fail("peer buffer too small", m.m1_i1);
-	if ((rc = ask(peer, VC_FILL, 7, BYTES, 0, &m)) != 0 || m.m1_i1 != 0)
-		return fail("VC_FILL", rc ? rc : m.m1_i1);
+	if (bind_and_fill_peer(ep, peer, &peer_buf))
+		return 1;
 
 	/* Pull: the peer's pattern lands here, or nothing changes. */
 	memset(buf, 0xee, sizeof(buf));
@@ -140,6 +158,76 @@ static int vcopy(int ep, int peer)
 	return rc < 0 ? fail("unbind", rc) : 0;
 }
 
+/* The child of vcopy3: hands its buffer's address to the parent and waits in
+ * that sendrec while the parent copies in and out of it; the reply says which
+ * pattern must be there now. */
+static int third_party_child(int ep, int parent)
+{
+	static uint8_t buf[BYTES];
+	message m;
+	long rc;
+	int i;
+
+	if ((rc = dvk_bind(0, ep)) != ep)
+		return fail("child bind", rc);
+	for (i = 0; i < BYTES; i++)
+		buf[i] = vc_pattern(21, (uint64_t)i);
+	memset(&m, 0, sizeof(m));
+	m.m_u.m_m1.m1p1_u64 = (uint64_t)(uintptr_t)buf;
+	if ((rc = dvk_sendrec(parent, &m)) != 0)
+		return fail("child sendrec", rc);
+	for (i = 0; i < BYTES; i++)
+		if (buf[i] != vc_pattern(m.m1_i1, (uint64_t)i))
+			return fail("child buffer after the pull, wrong at", i);
+	dvk_unbind(0, ep);
+	return 0;
+}
+
+static int vcopy3(int ep, int peer)
+{
+	message m;
+	uint64_t peer_buf, child_buf;
+	long rc;
+	int status, child_ep = ep + 1;
+	pid_t pid;
+
+	if (bind_and_fill_peer(ep, peer, &peer_buf))
+		return 1;
+	fflush(stdout);
+	pid = fork();
+	if (pid < 0)
+		return fail("fork", -1);
+	if (pid == 0)
+		_exit(third_party_child(child_ep, ep));
+	/* ANY: the child may not be bound yet. */
+	if ((rc = dvk_receive(ANY, &m)) != 0 || m.m_source != child_ep)
+		return fail("receive from the child", rc ? rc : m.m_source);
+	child_buf = m.m_u.m_m1.m1p1_u64;
+	/* child (guest, not the caller) -> PEER on node 0 */
+	rc = vcopy_retry(child_ep, (void *)(uintptr_t)child_buf, peer, (void *)(uintptr_t)peer_buf);
+	if (report("third-party push", rc))
+		return 1;
+	if ((rc = ask(peer, VC_CHECK, rc == 0 ? 21 : 7, BYTES, 0, &m)) != 0 || m.m1_i1 != 0)
+		return fail("peer buffer after the third-party push (VC_CHECK)", rc ? rc : m.m1_i1);
+	/* PEER -> child */
+	if ((rc = ask(peer, VC_FILL, 23, BYTES, 0, &m)) != 0 || m.m1_i1 != 0)
+		return fail("VC_FILL", rc ? rc : m.m1_i1);
+	rc = vcopy_retry(peer, (void *)(uintptr_t)peer_buf, child_ep, (void *)(uintptr_t)child_buf);
+	if (report("third-party pull", rc))
+		return 1;
+	memset(&m, 0, sizeof(m));
+	m.m1_i1 = rc == 0 ? 23 : 21;
+	if ((rc = dvk_reply(child_ep, &m)) != 0)
+		return fail("reply to the child", rc);
+	if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
+		return fail("child", WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+	if ((rc = ask(peer, VC_QUIT, 0, 0, 0, &m)) != 0)
+		return fail("VC_QUIT", rc);
+	printf("guest_remote: third-party vcopy checks done\n");
+	rc = dvk_unbind(0, ep);
+	return rc < 0 ? fail("unbind", rc) : 0;
+}
+
 int main(int argc, char **argv)
 {
 	const char *mode = argc > 1 ? argv[1] : "";
@@ -148,6 +236,8 @@ int main(int argc, char **argv)
 		return notify(atoi(argv[2]), atoi(argv[3]));
 	if (!strcmp(mode, "vcopy") && argc == 4)
 		return vcopy(atoi(argv[2]), atoi(argv[3]));
+	if (!strcmp(mode, "vcopy3") && argc == 4)
+		return vcopy3(atoi(argv[2]), atoi(argv[3]));
 	fprintf(stderr, "usage: see the comment at the top of guest_remote.c\n");
 	return 2;
 }

@@ -3,7 +3,7 @@
 # (issue 5, item 3; ctest label "uml").
 #
 #   uml_node_test.sh HOST_BACKEND NODE_PEER LATENCY_SERVER LATENCY_CLIENT DVKCTL
-#                    GUEST_DVK GUEST_REMOTE VCOPY_PEER
+#                    GUEST_DVK GUEST_REMOTE VCOPY_PEER M3FTPD M3FTP_GUEST
 #
 # Two host-backends linked by Cap'n Proto (--listen/--peer), each in its own
 # network namespace joined by a veth pair (made and removed here; loopback
@@ -20,13 +20,22 @@
 #   guest_dvk serve 44 200     : latency_client on node 0 does 200 sendrecs to
 #                                the guest (rmtbind 44 -> node 1 on node 0)
 #   guest_dvk notify-recv 52 5 : node_peer notify-send on node 0 notifies the guest
-#   guest_remote vcopy 45 13   : vcopy between the guest and vcopy_peer on
-#                                node 0, both directions and host-initiated.
-#                                Not supported: the guest side would need the
-#                                backend's guest-physical copy on the link
-#                                thread; each vcopy must end with EDVSPERM,
-#                                leave both buffers untouched and the peers
-#                                working.
+#   guest_remote vcopy 45 13   : vcopy of 1,000,000 bytes between the guest
+#                                and vcopy_peer on node 0: pull, push, and the
+#                                host process copying into the guest blocked
+#                                in a sendrec (a peer pin on node 1); each
+#                                must succeed with the right bytes
+#   guest_remote vcopy3 47 15  : a guest process copies between another guest
+#                                process (waiting in a sendrec: pinned for the
+#                                forward) and a second vcopy_peer on node 0,
+#                                both directions
+# Then, in two more guest boots on the same ring:
+#   m3ftp-guest get + put of a 24 MiB file with m3ftpd on node 0 (unchanged
+#   proxies programs; no rmtbind: node 0 finds the guest's endpoint itself):
+#   both checksums match, sha256 of original, guest copy and put-back agree;
+#   a guest killed (SIGKILL, whole UML) in the middle of a 1 GiB get: node 1
+#   cleans up, m3ftpd sees a DVK error and keeps serving, and a new guest's
+#   get works.
 # Skips (77) without a kernel whose vdvk driver has VDVK_IOC_CALL.
 set -uo pipefail
 
@@ -38,13 +47,14 @@ dvkctl=${5:?}
 guest=${6:?}
 gremote=${7:?}
 vpeer=${8:?}
+ftpd=${9:?}
+ftpg=${10:?}
 
 test_name=uml_node_test
 # shellcheck source=../../uml-vdvk/tests/guest_test_lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/../../uml-vdvk/tests/guest_test_lib.sh"
 
 TOKEN=uml-cluster
-EDVSPERM_CODE=-1  # dvk.h
 tag=$$
 use_ns=0
 declare -a addr ns bpid
@@ -134,14 +144,18 @@ pids+=("$!")
 on 0 "$peer" notify-recv --ep 12 --from 43 --nodes 1 >"$work/nrecv.log" 2>&1 &
 nrecv_pid=$!
 pids+=("$nrecv_pid")
-on 0 "$vpeer" 13 65536 >"$work/vpeer.log" 2>&1 &
+on 0 "$vpeer" 13 1048576 >"$work/vpeer.log" 2>&1 &
 vpeer_pid=$!
 pids+=("$vpeer_pid")
+on 0 "$vpeer" 15 1048576 >"$work/vpeer15.log" 2>&1 &
+vpeer15_pid=$!
+pids+=("$vpeer15_pid")
 wait_for 5 grep -q bound "$work/server.log" || fail "latency_server did not bind"
 wait_for 5 grep -q bound "$work/server14.log" || fail "latency_server 14 did not bind"
 wait_for 5 grep -q ready "$work/nrecv.log" || fail "notify-recv did not bind"
 wait_for 5 grep -q bound "$work/vpeer.log" || fail "vcopy_peer did not bind"
-for ep in 11 12 13; do
+wait_for 5 grep -q bound "$work/vpeer15.log" || fail "vcopy_peer 15 did not bind"
+for ep in 11 12 13 15; do
 	on 1 "$peer" setup --ep 0 --server $ep --node 0 --nodes 0 >/dev/null || fail "node 1: rmtbind $ep"
 done
 for ep in 44 52; do
@@ -164,7 +178,7 @@ pids+=("$nsend_pid")
 
 out=$(uml --timeout 180 --ring "$ring" -- /bin/sh -c \
 	"$guest client 1 11 1000 && $guest client 1 14 100 46 && $gremote notify 43 12 && $guest serve 44 200 &&
-	 $guest notify-recv 52 5 && $gremote vcopy 45 13;
+	 $guest notify-recv 52 5 && $gremote vcopy 45 13 && $gremote vcopy3 47 15;
 	 rc=\$?; dmesg | grep -i -E 'oops|bug:|panic|call trace'; exit \$rc" 2>&1)
 rc=$?
 echo "$out"
@@ -189,14 +203,68 @@ wait "$nsend_pid" || fail "notify-send on node 0: $(cat "$work/nsend.log")"
 grep -q 'notify from 5 received' <<<"$out" || fail "guest got no notify from node 0"
 echo "ok: host process on node 0 notified the guest on node 1"
 
-for kind in pull push host-initiated; do
+for kind in pull push host-initiated "third-party push" "third-party pull"; do
 	line=$(grep "vcopy $kind -> " <<<"$out") || fail "no vcopy $kind result"
-	[[ $line == *"-> $EDVSPERM_CODE "* ]] || fail "vcopy $kind: want EDVSPERM ($EDVSPERM_CODE): $line"
+	[[ $line == *"-> 0 "* ]] || fail "vcopy $kind failed: $line"
 done
-grep -q 'vcopy checks done, peer still answered' <<<"$out" || fail "vcopy peer unusable afterwards"
+grep -q 'vcopy checks done, peer still answered' <<<"$out" || fail "vcopy checks incomplete"
+grep -q 'third-party vcopy checks done' <<<"$out" || fail "third-party vcopy checks incomplete"
 wait "$vpeer_pid" || fail "vcopy_peer: $(cat "$work/vpeer.log")"
-echo "ok: guest <-> node 0 vcopy is not supported: each direction ends with EDVSPERM ($EDVSPERM_CODE),"
-echo "    buffers untouched, both parties keep working"
+wait "$vpeer15_pid" || fail "vcopy_peer 15: $(cat "$work/vpeer15.log")"
+echo "ok: guest on node 1 <-> host process on node 0 vcopy, 1,000,000 bytes each: pull, push, host-initiated"
+echo "    into the waiting guest, and third-party both ways (bytes checked on both sides)"
+
+# ---- m3ftp between a guest on node 1 and m3ftpd on node 0 ----
+# guests_gone N: node 1 saw the end of N guests (the ring is free again).
+guests_gone() { (($(grep -c "guest ring .* died" "$work/b1.log") >= $1)); }
+vcopy_bytes() { on "$1" "$dvkctl" status | grep -o 'vcopy_bytes=[0-9]*' | head -1 | cut -d= -f2; }
+flowing() { (($(vcopy_bytes 0) - $1 > 8 << 20)); }
+wait_for 30 guests_gone 1 || fail "node 1 did not notice the first guest's end"
+mkdir -p "$work/root0" && head -c 24M /dev/urandom >"$work/root0/big" || fail "test file"
+truncate -s 1G "$work/root0/huge" || fail "sparse file"
+on 0 "$ftpd" --root "$work/root0" --ep 16 >"$work/ftpd.log" 2>&1 &
+ftpd_pid=$!
+pids+=("$ftpd_pid")
+wait_for 5 grep -q bound "$work/ftpd.log" || fail "m3ftpd did not bind"
+out=$(uml --timeout 180 --mem 160M --ring "$ring" -- /bin/sh -c \
+	"$ftpg --server-ep 16 --ep 49 get big \$VDVK_SCRATCH/got && $ftpg --server-ep 16 --ep 49 put \$VDVK_SCRATCH/got back &&
+	 sha256sum \$VDVK_SCRATCH/got" 2>&1)
+rc=$?
+echo "$out"
+[[ $rc == 0 ]] || fail "m3ftp guest exited $rc"
+(($(grep -c ' MATCH$' <<<"$out") == 2)) || fail "m3ftp get/put checksums did not both match"
+want=$(sha256sum <"$work/root0/big" | cut -d' ' -f1)
+grep -q "^$want " <<<"$out" || fail "the guest's copy differs from the original"
+[[ $(sha256sum <"$work/root0/back" | cut -d' ' -f1) == "$want" ]] || fail "the put-back file differs"
+echo "ok: m3ftp guest on node 1 <-> m3ftpd on node 0, 24 MiB get and put: checksums match, sha256 $want on all three"
+
+# ---- the whole guest SIGKILLed in the middle of a 1 GiB get ----
+wait_for 30 guests_gone 2 || fail "node 1 did not notice the m3ftp guest's end"
+umid=nodeftp-$$
+uml --timeout 120 --umid "$umid" --ring "$ring" -- /bin/sh -c \
+	"echo started; exec $ftpg --server-ep 16 --ep 49 get huge /dev/null" >"$work/gkill.log" 2>&1 &
+gk=$!
+pids+=("$gk")
+wait_for 60 grep -q '^started' "$work/gkill.log" || fail "the guest to kill did not start"
+# Cut it once bytes flow (node 0's vcopy counter past 8 MiB of this get).
+base=$(vcopy_bytes 0)
+wait_for 60 flowing "$base" || fail "the 1 GiB get never got going: $(cat "$work/gkill.log")"
+grep -q "MATCH\|bytes in" "$work/gkill.log" && fail "the 1 GiB get ended before the kill: $(cat "$work/gkill.log")"
+kpids=$(pgrep -f -- "umid=$umid " || true)
+[[ -n $kpids ]] || fail "no UML processes for $umid"
+cut=$(($(vcopy_bytes 0) - base))
+kill -KILL $kpids
+wait "$gk" 2>/dev/null
+wait_for 30 guests_gone 3 || fail "node 1 did not notice the killed guest"
+# m3ftpd sees an error only if it was mid-vcopy or replying (not between two
+# requests); either way it must keep serving, and ep 49 must be free again.
+kill -0 "$ftpd_pid" 2>/dev/null || fail "m3ftpd died with the guest"
+out=$(uml --timeout 120 --mem 96M --ring "$ring" -- "$ftpg" --server-ep 16 --ep 49 get big /tmp/got 2>&1) ||
+	fail "get after the kill: $out"
+grep -q ' MATCH$' <<<"$out" || fail "get after the kill: $out"
+seen=$(grep -o 'EDVS[A-Z]*' "$work/ftpd.log" | head -1)
+echo "ok: guest SIGKILLed about $cut bytes into a 1 GiB get: m3ftpd ${seen:+got $seen and }keeps serving;"
+echo "    a new guest binding the same endpoint gets the file again (MATCH)"
 
 for i in 0 1; do kill -0 "${bpid[$i]}" 2>/dev/null || fail "backend $i died"; done
 ! grep -Eq 'Sanitizer|runtime error:' "$work"/b*.log || fail "sanitizer report in a backend log"
