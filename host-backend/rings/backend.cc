@@ -30,6 +30,8 @@ Backend::Backend(const BackendConfig& cfg, const EngineConfig& ecfg, struct ev_l
   timer_w_.data = this;
   ev_timer_init(&backlog_w_, &Backend::OnBacklogRetry, 0.001, 0.001);
   backlog_w_.data = this;
+  ev_timer_init(&pin_timer_w_, &Backend::OnPinTimer, 0.0, 0.0);
+  pin_timer_w_.data = this;
   ev_idle_init(&resume_w_, &Backend::OnResume);
   resume_w_.data = this;
   ev_signal_init(&sigterm_w_, &Backend::OnSignal, SIGTERM);
@@ -61,6 +63,7 @@ Backend::~Backend() {
   }
   ev_timer_stop(loop_, &timer_w_);
   ev_timer_stop(loop_, &backlog_w_);
+  ev_timer_stop(loop_, &pin_timer_w_);
   ev_idle_stop(loop_, &resume_w_);
   ev_signal_stop(loop_, &sigterm_w_);
   ev_signal_stop(loop_, &sigint_w_);

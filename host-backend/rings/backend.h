@@ -46,6 +46,7 @@ struct BackendConfig {
   uint32_t nr_bufs = kDefaultNrBufs;
   uint32_t buf_size = kDefaultBufSize;
   double hello_timeout_s = 2.0;
+  int32_t pin_timeout_ms = 2000;  // a guest's answer to a PIN request (guest_pin.cc)
 };
 
 // Transport-side counters (the engine keeps its own).
@@ -217,6 +218,7 @@ class Backend final : public EngineSink, public nodes::LinkIn, public nodes::Gue
     bool src_side = false;
     uint64_t bytes = 0;
     std::optional<nodes::VcopyPartyKey> link;  // a cross-node vcopy's party, not a job
+    Nanos deadline{};  // unanswered by then: the pin fails with EDVSTIMEDOUT
   };
   // Registers w as pin `*id` of [addr, +bytes) of `who` and fills the PIN
   // CQE for the caller to post (after its own bookkeeping: posting can detach
@@ -231,6 +233,12 @@ class Backend final : public EngineSink, public nodes::LinkIn, public nodes::Gue
   // The guest of `domain` is gone: its outstanding pins fail.
   void FailPinsOf(uint32_t domain);
   void ReleasePins(const std::vector<PinHold>& holds);
+  // Pins unanswered past their deadline fail; a late answer is released.
+  static void OnPinTimer(struct ev_loop* loop, ev_timer* w, int revents);
+  void ArmPinTimer();
+  void ExpirePins();
+  ev_timer pin_timer_w_;
+  std::map<uint64_t, uint32_t> late_pins_;  // pin id -> domain: timed out, answer still due
 
   // Guest parties of cross-node vcopies (guest_link_vcopy.cc). The link layer
   // moves the bytes chunk by chunk (CopyGuestParty); the pages are either

@@ -20,6 +20,21 @@ TEST(GuestOptions, RepeatableFlag) {
   EXPECT_TRUE(none.guest_rings.empty());
 }
 
+TEST(GuestOptions, PinTimeout) {
+  Options o;
+  EXPECT_EQ(o.pin_timeout_ms, 2000);
+  ASSERT_TRUE(ParseCommandLine({"--node", "1", "--pin-timeout-ms", "250"}, &o).ok);
+  EXPECT_EQ(o.pin_timeout_ms, 250);
+  ASSERT_TRUE(ApplyConfigText("pin_timeout_ms = 700\n", "f", &o).ok);
+  EXPECT_EQ(o.pin_timeout_ms, 700);
+  for (const char* bad : {"0", "-5", "600001", "1s"}) {
+    Options b;
+    ParseResult r = ParseCommandLine({"--node", "1", "--pin-timeout-ms", bad}, &b);
+    EXPECT_FALSE(r.ok) << "accepted '" << bad << "'";
+    EXPECT_NE(r.error.find("pin_timeout_ms"), std::string::npos) << r.error;
+  }
+}
+
 TEST(GuestOptions, RejectsPathsTheKernelCommandLineWouldSplit) {
   for (const char* bad : {"", "/tmp/a b", "/tmp/a,b", "/tmp/a\tb"}) {
     Options o;

@@ -10,10 +10,15 @@
 // Invariants: a PinJob exists while at least one PIN of its vcopy is
 // unanswered; pin_waits_ holds exactly the unanswered PINs; an UNPIN goes out
 // only for a pin whose PIN_DONE succeeded, exactly once. A guest that goes
-// away fails its unanswered pins and every job that involves it.
+// away fails its unanswered pins and every job that involves it. A pin left
+// unanswered for --pin-timeout-ms fails with EDVSTIMEDOUT (a stuck or hostile
+// guest must not block a caller forever); its id moves to late_pins_, so a
+// late PIN_DONE is released rather than taken for a protocol violation.
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <cstring>
+#include <limits>
 
 #include "dvk/dvk.h"
 #include "host-backend/rings/backend.h"
@@ -46,7 +51,9 @@ int32_t Backend::PreparePin(const ProcKey& who, uint64_t addr, uint32_t bytes, c
   // guest's processes can only be reached as vcopy callers.
   if (!gr->mem.mapped() || !((*a)->ring->LoadClientFeatures() & VDVK_CF_PEER_PIN)) return EDVSNOSYS;
   *id = next_pin_id_++;
-  pin_waits_[*id] = w;
+  PinWait& wait = pin_waits_[*id] = w;
+  wait.deadline = Now() + Nanos{cfg_.pin_timeout_ms} * 1000000;
+  ArmPinTimer();
   *cqe = vdvk_cqe{};
   cqe->tag = *id;
   cqe->flags = VDVK_CQE_F_PIN;
@@ -75,6 +82,17 @@ void Backend::HandlePinDone(Attachment* a, const vdvk_sqe& sqe) {
   if (sqe.flags != 0 || sqe.reserved0 != 0) {
     DetachNow(a->id, VDVK_DEAD_BAD_FIELD, "PIN_DONE with flags");
     return;
+  }
+  if (it == pin_waits_.end()) {
+    auto late = late_pins_.find(pin_id);
+    if (late != late_pins_.end() && late->second == a->domain) {
+      // Answered after its vcopy gave up (ExpirePins): nobody uses the pages.
+      late_pins_.erase(late);
+      spdlog::info("guest domain {}: late answer to pin request {} ({}), released", a->domain, pin_id,
+                   sqe.arg[0] == 0 ? "pinned" : "failed");
+      if (sqe.arg[0] == 0) ReleasePins({PinHold{a->domain, pin_id}});
+      return;
+    }
   }
   if (it == pin_waits_.end() || it->second.domain != a->domain) {
     DetachNow(a->id, VDVK_DEAD_BAD_TAG, "PIN_DONE for a pin never asked");
@@ -157,7 +175,39 @@ void Backend::FailPinsOf(uint32_t domain) {
     if (w.domain == domain) gone.emplace_back(pin_id, w.src_side);
   for (const auto& [pin_id, src_side] : gone)
     PinAnswered(pin_id, src_side ? EDVSSRCDIED : EDVSDSTDIED, {});
+  std::erase_if(late_pins_, [&](const auto& kv) { return kv.second == domain; });
   LinkPartiesGuestGone(domain);
+}
+
+void Backend::ArmPinTimer() {
+  // Every pin gets the same timeout, so the oldest unanswered one is due
+  // first; the timer runs for it and re-arms for the next (ExpirePins).
+  if (ev_is_active(&pin_timer_w_) || pin_waits_.empty()) return;
+  Nanos first = std::numeric_limits<Nanos>::max();
+  for (const auto& [id, w] : pin_waits_) first = std::min(first, w.deadline);
+  ev_now_update(loop_);
+  const double delay = std::max(0.0, static_cast<double>(first - Now()) / 1e9);
+  ev_timer_set(&pin_timer_w_, delay + 0.001, 0.0);
+  ev_timer_start(loop_, &pin_timer_w_);
+}
+
+void Backend::OnPinTimer(struct ev_loop*, ev_timer* w, int) {
+  static_cast<Backend*>(w->data)->ExpirePins();
+}
+
+void Backend::ExpirePins() {
+  const Nanos now = Now();
+  std::vector<std::pair<uint64_t, PinWait>> due;
+  for (const auto& [id, w] : pin_waits_)
+    if (w.deadline <= now) due.emplace_back(id, w);
+  for (const auto& [id, w] : due) {
+    spdlog::warn("guest domain {}: no answer to pin request {} ({} bytes) within {} ms: "
+                 "its vcopy fails with EDVSTIMEDOUT; a late answer is released",
+                 w.domain, id, w.bytes, cfg_.pin_timeout_ms);
+    late_pins_[id] = w.domain;
+    PinAnswered(id, EDVSTIMEDOUT, {});
+  }
+  ArmPinTimer();
 }
 
 void Backend::ReleasePins(const std::vector<PinHold>& holds) {

@@ -97,6 +97,9 @@ std::string ApplySetting(const std::string& key, const std::string& value, Optio
     if (value.empty() || value.size() > 4000 || value.find_first_of(" \t,") != std::string::npos)
       return bad("expected a path without spaces or commas");
     o->guest_rings.push_back(value);
+  } else if (key == "pin_timeout_ms") {
+    if (!ParseInt(value, 1, 600000, &v)) return bad("expected 1..600000");
+    o->pin_timeout_ms = static_cast<int32_t>(v);
   } else {
     return "unknown key '" + key + "'";
   }
@@ -107,7 +110,7 @@ bool IsFileKey(const std::string& k) {
   return k == "node" || k == "socket" || k == "log_level" || k == "poll_us" ||
          k == "dc0_nr_procs" || k == "dc0_nr_tasks" || k == "dc0_nr_sysprocs" ||
          k == "max_copylen" || k == "listen" || k == "peer" || k == "token" ||
-         k == "heartbeat_ms" || k == "dead_ms" || k == "guest_ring";
+         k == "heartbeat_ms" || k == "dead_ms" || k == "guest_ring" || k == "pin_timeout_ms";
 }
 
 }  // namespace
@@ -138,6 +141,9 @@ std::string UsageText() {
          "  --guest-ring PATH  serve a UML guest: creates ring file PATH and FIFOs\n"
          "                   PATH.kick / PATH.wake (repeatable; boot the guest with\n"
          "                   vdvk-uml --ring PATH)\n"
+         "  --pin-timeout-ms N  a guest that does not answer a request to pin a vcopy\n"
+         "                   party's pages within N ms fails that vcopy with\n"
+         "                   EDVSTIMEDOUT (default 2000; config key pin_timeout_ms)\n"
          "  -h, --help       this text\n";
 }
 
@@ -188,7 +194,7 @@ ParseResult ParseCommandLine(const std::vector<std::string>& args, Options* out)
         {"--poll-us", "poll_us"},   {"--sq-entries", "sq_entries"}, {"--cq-entries", "cq_entries"},
         {"--listen", "listen"},     {"--peer", "peer"},             {"--token", "token"},
         {"--heartbeat-ms", "heartbeat_ms"}, {"--dead-ms", "dead_ms"},
-        {"--guest-ring", "guest_ring"}, {"--config", ""},
+        {"--guest-ring", "guest_ring"}, {"--pin-timeout-ms", "pin_timeout_ms"}, {"--config", ""},
     };
     const char* key = nullptr;
     for (const auto& [flag, k] : kFlags)

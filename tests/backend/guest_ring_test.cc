@@ -111,9 +111,10 @@ class FakeGuest {
 
 class GuestRingTest : public BackendTest {
  protected:
-  void StartWithGuestRing() {
+  void StartWithGuestRing(std::vector<std::string> extra = {}) {
     ring_ = dir_ + "/g.ring";
-    StartBackend({"--guest-ring", ring_});
+    extra.insert(extra.begin(), {"--guest-ring", ring_});
+    StartBackend(extra);
   }
   bool SlotFree(RawClient& host, int ep) {
     auto p = ProcInfo(host, 0, ep);
@@ -269,7 +270,7 @@ class GuestPinTest : public GuestRingTest {
     void* p = mmap(nullptr, kMem, PROT_READ | PROT_WRITE, MAP_SHARED, mem_fd_, 0);
     ASSERT_NE(p, MAP_FAILED);
     mem_ = static_cast<uint8_t*>(p);
-    StartWithGuestRing();
+    StartWithGuestRing({"--pin-timeout-ms", std::to_string(pin_timeout_ms_)});
     ASSERT_TRUE(g_.Open(ring_));
     g_.Claim(getpid());
   }
@@ -319,6 +320,7 @@ class GuestPinTest : public GuestRingTest {
     }
     g_.Submit(d);
   }
+  int pin_timeout_ms_ = 10000;  // longer than any test waits for an answer
   int mem_fd_ = -1;
   uint8_t* mem_ = nullptr;
   FakeGuest g_;
@@ -394,6 +396,50 @@ TEST_F(GuestPinTest, PinDoneNobodyAskedForDropsGuest) {
   EXPECT_TRUE(Eventually([&] { return g_.hdr()->state == VDVK_STATE_DEAD; }));
   EXPECT_EQ(g_.hdr()->dead_reason, VDVK_DEAD_BAD_TAG);
   EXPECT_EQ(DvsInfo(host_), kNode);
+}
+
+class GuestPinTimeoutTest : public GuestPinTest {
+ protected:
+  GuestPinTimeoutTest() { pin_timeout_ms_ = 300; }
+};
+
+TEST_F(GuestPinTimeoutTest, UnansweredPinFailsTheVcopyAndALateAnswerIsReleased) {
+  Setup(true);
+  uint8_t src[64];
+  std::memset(src, 0x5a, sizeof(src));
+  const auto t0 = std::chrono::steady_clock::now();
+  HostVcopyToGuest(src, sizeof(src));
+  auto pin = g_.WaitCqe();
+  ASSERT_TRUE(pin && pin->flags == VDVK_CQE_F_PIN);
+  // The guest never answers in time: the host's vcopy ends, it does not hang.
+  auto done = host_.WaitCqe();
+  ASSERT_TRUE(done);
+  EXPECT_EQ(done->res, EDVSTIMEDOUT);
+  EXPECT_GE(std::chrono::steady_clock::now() - t0, std::chrono::milliseconds(300));
+  // The late answer: its pages are released at once and never written.
+  PinDone(pin->tag, 0, {{0, 64}});
+  auto unpin = g_.WaitCqe();
+  ASSERT_TRUE(unpin);
+  EXPECT_EQ(unpin->flags, VDVK_CQE_F_UNPIN);
+  EXPECT_EQ(unpin->tag, pin->tag);
+  EXPECT_EQ(mem_[0], 0);
+  EXPECT_NE(g_.hdr()->state, VDVK_STATE_DEAD);  // slow is not broken
+  // The next vcopy to the same process works (it still sits in its receive).
+  HostVcopyToGuest(src, sizeof(src));
+  pin = g_.WaitCqe();
+  ASSERT_TRUE(pin && pin->flags == VDVK_CQE_F_PIN);
+  PinDone(pin->tag, 0, {{4096, 64}});
+  done = host_.WaitCqe();
+  ASSERT_TRUE(done);
+  EXPECT_EQ(done->res, 0);
+  EXPECT_EQ(0, std::memcmp(mem_ + 4096, src, sizeof(src)));
+  // Answering a pin twice is still a protocol violation (only a timed-out
+  // pin may be answered after its vcopy ended).
+  auto unpin2 = g_.WaitCqe();
+  ASSERT_TRUE(unpin2 && unpin2->flags == VDVK_CQE_F_UNPIN);
+  PinDone(pin->tag, 0, {{0, 64}});
+  EXPECT_TRUE(Eventually([&] { return g_.hdr()->state == VDVK_STATE_DEAD; }));
+  EXPECT_EQ(g_.hdr()->dead_reason, VDVK_DEAD_BAD_TAG);
 }
 
 }  // namespace
