@@ -46,7 +46,7 @@ struct BackendConfig {
   uint32_t nr_bufs = kDefaultNrBufs;
   uint32_t buf_size = kDefaultBufSize;
   double hello_timeout_s = 2.0;
-  int32_t pin_timeout_ms = 2000;  // a guest's answer to a PIN request (guest_pin.cc)
+  int32_t pin_timeout_ms = 5000;  // a guest's answer to a PIN request (guest_pin.cc)
 };
 
 // Transport-side counters (the engine keeps its own).

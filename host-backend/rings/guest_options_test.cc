@@ -22,7 +22,7 @@ TEST(GuestOptions, RepeatableFlag) {
 
 TEST(GuestOptions, PinTimeout) {
   Options o;
-  EXPECT_EQ(o.pin_timeout_ms, 2000);
+  EXPECT_EQ(o.pin_timeout_ms, 5000);
   ASSERT_TRUE(ParseCommandLine({"--node", "1", "--pin-timeout-ms", "250"}, &o).ok);
   EXPECT_EQ(o.pin_timeout_ms, 250);
   ASSERT_TRUE(ApplyConfigText("pin_timeout_ms = 700\n", "f", &o).ok);

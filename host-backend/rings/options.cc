@@ -143,7 +143,7 @@ std::string UsageText() {
          "                   vdvk-uml --ring PATH)\n"
          "  --pin-timeout-ms N  a guest that does not answer a request to pin a vcopy\n"
          "                   party's pages within N ms fails that vcopy with\n"
-         "                   EDVSTIMEDOUT (default 2000; config key pin_timeout_ms)\n"
+         "                   EDVSTIMEDOUT (default 5000; config key pin_timeout_ms)\n"
          "  -h, --help       this text\n";
 }
 

@@ -34,7 +34,7 @@ struct Options {
   int32_t heartbeat_ms = 500;            // heartbeat period
   int32_t dead_ms = 2000;                // no answer for this long: the peer is down
   std::vector<std::string> guest_rings;  // --guest-ring, one UML guest each
-  int32_t pin_timeout_ms = 2000;         // a guest's answer to a peer pin request
+  int32_t pin_timeout_ms = 5000;         // a guest's answer to a peer pin request
   bool help = false;
 };
 
