@@ -259,7 +259,7 @@ wait_for 30 guests_gone 3 || fail "node 1 did not notice the killed guest"
 # m3ftpd sees an error only if it was mid-vcopy or replying (not between two
 # requests); either way it must keep serving, and ep 49 must be free again.
 kill -0 "$ftpd_pid" 2>/dev/null || fail "m3ftpd died with the guest"
-out=$(uml --timeout 120 --mem 96M --ring "$ring" -- "$ftpg" --server-ep 16 --ep 49 get big /tmp/got 2>&1) ||
+out=$(uml --timeout 120 --mem 96M --ring "$ring" -- /bin/sh -c "$ftpg --server-ep 16 --ep 49 get big \$VDVK_SCRATCH/got" 2>&1) ||
 	fail "get after the kill: $out"
 grep -q ' MATCH$' <<<"$out" || fail "get after the kill: $out"
 seen=$(grep -o 'EDVS[A-Z]*' "$work/ftpd.log" | head -1)
