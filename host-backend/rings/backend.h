@@ -245,6 +245,7 @@ class Backend final : public EngineSink, public nodes::LinkIn, public nodes::Gue
   // the guest caller's own (pinned with its VCOPY, valid while it waits) or
   // pinned for the purpose by a peer pin, released when the vcopy ends.
   struct LinkParty {
+    int32_t node = 0;        // the other node of the vcopy
     uint32_t domain = 0;
     uint64_t attach_id = 0;  // the guest instance the pages belong to
     bool src = false;        // the party is the copy's source
@@ -264,6 +265,7 @@ class Backend final : public EngineSink, public nodes::LinkIn, public nodes::Gue
   void FailLinkParty(const nodes::VcopyPartyKey& key, int32_t result);
   void DropLinkParty(const nodes::VcopyPartyKey& key);
   void LinkPartiesGuestGone(uint32_t domain);
+  void LinkPartiesNodeDown(int32_t node);
   std::map<nodes::VcopyPartyKey, LinkParty> link_parties_;
 
   BackendConfig cfg_;

@@ -41,6 +41,7 @@ void Backend::RemoteVcopyDone(int32_t node, uint64_t id, int32_t result) {
 
 void Backend::NodeState(int32_t node, bool up) {
   spdlog::info("host-backend: node {} is {}", node, up ? "up" : "down");
+  if (!up) LinkPartiesNodeDown(node);
   WithEngine([&] { engine_->SetNodeUp(node, up, Now()); });
   if (up) SendDcViewsTo(node);
 }

@@ -35,6 +35,7 @@ bool Backend::PrepareForwardedGuestParty(const RemoteOp& op) {
   const bool src = !op.vcopy_party_is_src;  // the party here is the source
   Attachment* a = GuestAttachment(op.vcopy_local.domain);
   LinkParty p;
+  p.node = op.node;
   p.domain = op.vcopy_local.domain;
   p.attach_id = a == nullptr ? 0 : a->id;
   p.src = src;
@@ -82,6 +83,7 @@ void Backend::StartGuestRemoteVcopy(const RemoteVcopyGrant& g) {
     return;
   }
   LinkParty p;
+  p.node = g.node;
   p.domain = g.party.domain;
   p.attach_id = a->id;
   p.src = g.party_is_src;
@@ -141,6 +143,16 @@ void Backend::LinkPartiesGuestGone(uint32_t domain) {
     p.pinned = false;  // nothing to release: the guest is gone
     p.ext.clear();
   }
+}
+
+void Backend::LinkPartiesNodeDown(int32_t node) {
+  // The engine ends the vcopies with that node without a RemoteResult or a
+  // CancelForward, and a guest caller unpins its pages once told: forget
+  // them first (and release peer pins).
+  std::vector<nodes::VcopyPartyKey> gone;
+  for (const auto& [key, p] : link_parties_)
+    if (p.node == node) gone.push_back(key);
+  for (const auto& key : gone) DropLinkParty(key);
 }
 
 int32_t Backend::CopyGuestParty(const nodes::VcopyPartyKey& key, uint64_t off, uint8_t* buf, uint32_t len,
