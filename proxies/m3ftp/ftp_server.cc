@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 
@@ -25,6 +26,7 @@ struct FtpServer::Session {
   uint64_t size = 0;     // get: file size; put: declared size
   uint64_t pos = 0;
   Checksum64 hash;  // get: bytes read from the file
+  int write_error = 0;  // put: a deferred write failed (EDVSNOSPC, EDVSIO)
   ~Session() {
     if (fd >= 0) close(fd);
     if (!tmp_path.empty()) unlink(tmp_path.c_str());
@@ -38,7 +40,8 @@ constexpr size_t kMaxSessions = 64;
 }  // namespace
 
 FtpServer::FtpServer(int self_ep, std::string root_real, bool verbose)
-    : self_ep_(self_ep), root_(std::move(root_real)), verbose_(verbose), buf_(fp::kMaxChunk) {}
+    : self_ep_(self_ep), root_(std::move(root_real)), verbose_(verbose), buf_(fp::kMaxChunk),
+      ahead_buf_(fp::kMaxChunk) {}
 
 FtpServer::~FtpServer() = default;
 
@@ -50,6 +53,7 @@ long FtpServer::Serve(int64_t transfers) {
     if (rc < 0) return rc;
     const int client = m.m_source;
     message reply{};
+    after_ = After{};
     bool done = Handle(m, &reply);
     rc = dvk_reply(client, &reply);
     if (rc < 0) {
@@ -58,11 +62,40 @@ long FtpServer::Serve(int64_t transfers) {
     } else if (done) {
       ++closed;
     }
+    AfterReply();
   }
   return 0;
 }
 
-void FtpServer::Drop(int client) { sessions_.erase(client); }
+void FtpServer::Drop(int client) {
+  sessions_.erase(client);
+  if (ahead_.client == client) ahead_ = ReadAhead{};
+}
+
+void FtpServer::AfterReply() {
+  const After a = after_;
+  after_ = After{};
+  auto it = sessions_.find(a.client);
+  if (a.kind == After::kNone || it == sessions_.end()) return;  // nothing, or dropped
+  Session& s = *it->second;
+  if (a.kind == After::kReceivedChunk) {
+    size_t off = 0;
+    while (off < a.n && s.write_error == 0) {
+      ssize_t w = write(s.fd, buf_.data() + off, a.n - off);
+      if (w < 0 && errno == EINTR) continue;
+      if (w <= 0) s.write_error = errno == ENOSPC ? EDVSNOSPC : EDVSIO;
+      else off += static_cast<size_t>(w);
+    }
+    return;
+  }
+  s.hash.Update(a.data, a.n);
+  // The chunk the client will most likely ask for next.
+  ssize_t n;
+  do {
+    n = pread(s.fd, ahead_buf_.data(), a.want, static_cast<off_t>(s.pos));
+  } while (n < 0 && errno == EINTR);
+  ahead_ = n < 0 ? ReadAhead{} : ReadAhead{a.client, s.pos, a.want, static_cast<size_t>(n)};
+}
 
 bool FtpServer::Handle(const message& m, message* reply) {
   const int client = m.m_source;
@@ -151,22 +184,34 @@ int FtpServer::OpenPut(int client, const message& m, message* reply) {
 int FtpServer::Read(Session& s, int client, const message& m, message* reply) {
   if (m.m2_i2 < 0 || static_cast<size_t>(m.m2_i2) > fp::kMaxChunk) return EDVSRANGE;
   if (m.m2_l1 < 0 || static_cast<uint64_t>(m.m2_l1) != s.pos) return EDVSBADVALUE;
+  const size_t want = static_cast<size_t>(m.m2_i2);
+  const char* data;
   ssize_t n;
-  do {
-    n = pread(s.fd, buf_.data(), static_cast<size_t>(m.m2_i2), static_cast<off_t>(s.pos));
-  } while (n < 0 && errno == EINTR);
-  if (n < 0) return EDVSIO;
+  if (ahead_.client == client && ahead_.pos == s.pos && (ahead_.n >= want || ahead_.n < ahead_.asked)) {
+    // Read after the last reply (a short one ended at the end of the file).
+    data = ahead_buf_.data();
+    n = static_cast<ssize_t>(std::min(ahead_.n, want));
+  } else {
+    data = buf_.data();
+    do {
+      n = pread(s.fd, buf_.data(), want, static_cast<off_t>(s.pos));
+    } while (n < 0 && errno == EINTR);
+    if (n < 0) return EDVSIO;
+  }
+  ahead_ = ReadAhead{};
   if (n > 0) {
-    long rc = dvk_vcopy(self_ep_, buf_.data(), client, m.m2_p1, static_cast<int>(n));
+    long rc = dvk_vcopy(self_ep_, const_cast<char*>(data), client, m.m2_p1, static_cast<int>(n));
     if (rc < 0) return static_cast<int>(rc);
-    s.hash.Update(buf_.data(), static_cast<size_t>(n));
     s.pos += static_cast<uint64_t>(n);
   }
+  // The checksum of these bytes and the next read happen after the reply.
+  after_ = After{After::kSentChunk, client, data, static_cast<size_t>(n), want};
   reply->m2_i2 = static_cast<int>(n);
   return 0;
 }
 
 int FtpServer::Write(Session& s, int client, const message& m, message* reply) {
+  if (s.write_error != 0) return s.write_error;  // an earlier chunk did not reach the file
   if (m.m2_i2 < 0 || static_cast<size_t>(m.m2_i2) > fp::kMaxChunk) return EDVSRANGE;
   if (m.m2_l1 < 0 || static_cast<uint64_t>(m.m2_l1) != s.pos) return EDVSBADVALUE;
   const size_t n = static_cast<size_t>(m.m2_i2);
@@ -174,14 +219,8 @@ int FtpServer::Write(Session& s, int client, const message& m, message* reply) {
   if (n > 0) {
     long rc = dvk_vcopy(client, m.m2_p1, self_ep_, buf_.data(), static_cast<int>(n));
     if (rc < 0) return static_cast<int>(rc);
-    size_t off = 0;
-    while (off < n) {
-      ssize_t w = write(s.fd, buf_.data() + off, n - off);
-      if (w < 0 && errno == EINTR) continue;
-      if (w <= 0) return errno == ENOSPC ? EDVSNOSPC : EDVSIO;
-      off += static_cast<size_t>(w);
-    }
     s.pos += n;
+    after_ = After{After::kReceivedChunk, client, nullptr, n, 0};  // written after the reply
   }
   reply->m2_i2 = static_cast<int>(n);
   return 0;
@@ -191,12 +230,13 @@ int FtpServer::Close(int client, message* reply) {
   auto it = sessions_.find(client);
   if (it == sessions_.end()) return EDVSBADREQUEST;
   std::unique_ptr<Session> s = std::move(it->second);
-  sessions_.erase(it);
+  Drop(client);
   reply->m2_l1 = static_cast<int64_t>(s->pos);
   if (!s->put) {
     reply->m2_l2 = static_cast<int64_t>(s->hash.Value());
     return 0;
   }
+  if (s->write_error != 0) return s->write_error;  // the temp file is removed
   if (s->pos != s->size) return EDVSIO;  // short put: the temp file is removed
   if (close(s->fd) != 0) {
     s->fd = -1;
