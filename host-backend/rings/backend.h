@@ -169,7 +169,9 @@ class Backend final : public EngineSink, public nodes::LinkIn, public nodes::Gue
 
   // Serving
   void ServeAll();
-  size_t ServeRound();
+  // Entries consumed from all rings; *host_work (if given) gets those from
+  // host-native clients.
+  size_t ServeRound(size_t* host_work = nullptr);
   std::vector<uint64_t> serve_ids_;  // ServeRound's snapshot of attachment ids
   bool AnyWork();
   // Consumes the SQ of one attachment; returns entries consumed.
