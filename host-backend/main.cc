@@ -79,6 +79,7 @@ int main(int argc, char** argv) {
   bc.node_id = *opt.node;
   bc.socket_path = opt.socket;
   bc.poll_us = opt.poll_us;
+  bc.guest_poll_us = opt.guest_poll_us;
   bc.pin_timeout_ms = opt.pin_timeout_ms;
   bc.default_sq_entries = opt.sq_entries;
   bc.default_cq_entries = opt.cq_entries;

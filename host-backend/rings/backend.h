@@ -41,6 +41,7 @@ struct BackendConfig {
   int32_t node_id = 0;
   std::string socket_path;
   int64_t poll_us = 50;
+  int64_t guest_poll_us = 0;  // after work from guest rings only (serve.cc)
   uint32_t default_sq_entries = kDefaultEntries;
   uint32_t default_cq_entries = kDefaultEntries;
   uint32_t nr_bufs = kDefaultNrBufs;

@@ -20,6 +20,21 @@ TEST(GuestOptions, RepeatableFlag) {
   EXPECT_TRUE(none.guest_rings.empty());
 }
 
+TEST(GuestOptions, GuestPollWindow) {
+  Options o;
+  EXPECT_EQ(o.guest_poll_us, 0);
+  EXPECT_EQ(o.poll_us, 50);
+  ASSERT_TRUE(ParseCommandLine({"--node", "1", "--guest-poll-us", "40"}, &o).ok);
+  EXPECT_EQ(o.guest_poll_us, 40);
+  EXPECT_EQ(o.poll_us, 50);
+  ASSERT_TRUE(ApplyConfigText("guest_poll_us = 7\n", "f", &o).ok);
+  EXPECT_EQ(o.guest_poll_us, 7);
+  Options b;
+  ParseResult r = ParseCommandLine({"--node", "1", "--guest-poll-us", "-1"}, &b);
+  EXPECT_FALSE(r.ok);
+  EXPECT_NE(r.error.find("guest_poll_us"), std::string::npos) << r.error;
+}
+
 TEST(GuestOptions, PinTimeout) {
   Options o;
   EXPECT_EQ(o.pin_timeout_ms, 5000);

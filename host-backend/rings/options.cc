@@ -52,9 +52,9 @@ std::string ApplySetting(const std::string& key, const std::string& value, Optio
   } else if (key == "log_level") {
     if (!ValidLevel(value)) return bad("expected trace|debug|info|warn|error");
     o->log_level = value;
-  } else if (key == "poll_us") {
+  } else if (key == "poll_us" || key == "guest_poll_us") {
     if (!ParseInt(value, 0, 1000000, &v)) return bad("expected 0..1000000");
-    o->poll_us = v;
+    (key == "poll_us" ? o->poll_us : o->guest_poll_us) = v;
   } else if (key == "sq_entries" || key == "cq_entries") {
     if (!ParseInt(value, 1, VDVK_MAX_ENTRIES, &v) || !IsPowerOfTwo(static_cast<uint32_t>(v)))
       return bad("expected a power of two <= 4096");
@@ -107,7 +107,7 @@ std::string ApplySetting(const std::string& key, const std::string& value, Optio
 }
 
 bool IsFileKey(const std::string& k) {
-  return k == "node" || k == "socket" || k == "log_level" || k == "poll_us" ||
+  return k == "node" || k == "socket" || k == "log_level" || k == "poll_us" || k == "guest_poll_us" ||
          k == "dc0_nr_procs" || k == "dc0_nr_tasks" || k == "dc0_nr_sysprocs" ||
          k == "max_copylen" || k == "listen" || k == "peer" || k == "token" ||
          k == "heartbeat_ms" || k == "dead_ms" || k == "guest_ring" || k == "pin_timeout_ms";
@@ -131,6 +131,9 @@ std::string UsageText() {
          "  --log-level L    default info\n"
          "  --poll-us N      poll rings N us after host-native clients' work before\n"
          "                   sleeping (default 50, 0 off)\n"
+         "  --guest-poll-us N  the same after work from UML guests only (default 0:\n"
+         "                   their driver always kicks, and on shared CPUs the spin\n"
+         "                   slows the guests; worth it with a CPU for the backend)\n"
          "  --sq-entries N   default ring sizes (power of two <= 4096, default 64)\n"
          "  --cq-entries N\n"
          "  --listen HOST:PORT     accept links from other nodes here\n"
@@ -193,6 +196,7 @@ ParseResult ParseCommandLine(const std::vector<std::string>& args, Options* out)
     static const std::pair<const char*, const char*> kFlags[] = {
         {"--node", "node"},         {"--socket", "socket"},         {"--log-level", "log_level"},
         {"--poll-us", "poll_us"},   {"--sq-entries", "sq_entries"}, {"--cq-entries", "cq_entries"},
+        {"--guest-poll-us", "guest_poll_us"},
         {"--listen", "listen"},     {"--peer", "peer"},             {"--token", "token"},
         {"--heartbeat-ms", "heartbeat_ms"}, {"--dead-ms", "dead_ms"},
         {"--guest-ring", "guest_ring"}, {"--pin-timeout-ms", "pin_timeout_ms"}, {"--config", ""},

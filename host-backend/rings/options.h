@@ -17,6 +17,7 @@ struct Options {
   std::string socket;              // default /run/vdvk/node<N>.sock
   std::string log_level = "info";  // trace|debug|info|warn|error
   int64_t poll_us = 50;            // 0 disables polling
+  int64_t guest_poll_us = 0;       // the same after work from UML guests only
   uint32_t sq_entries = 64;        // default ring sizes when a client wishes 0
   uint32_t cq_entries = 64;
   int32_t dc0_nr_procs = 221;

@@ -4,6 +4,7 @@
 #include <sched.h>
 #include <time.h>
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <cstdio>
@@ -80,24 +81,29 @@ void Backend::ServeAll() {
   SetAllSleeping(false);
   const int64_t start = NowUs();
   size_t host_work = 0;
-  ServeRound(&host_work);
-  if (host_work > 0 && cfg_.poll_us > 0) {
-    // A cross-vCPU wakeup costs ~20-25 us here (perf-notes.md): after work,
-    // watch the rings for a bounded window before paying for a sleep. The
-    // window is bounded because spinning unboundedly starves the other vCPU.
-    // Only host-native clients make it worth it: they skip their doorbell
-    // while we are awake. A UML guest's driver always kicks, so polling for
-    // it saves nothing and takes CPU from the guests, whose every syscall
-    // costs several host context switches (vdvk-uml-bench, 4 alternations
-    // of --poll-us 50 vs 0: guest<->guest round trip 135 vs 121 us split,
-    // 188 vs 132 us all on one CPU).
-    int64_t deadline = NowUs() + cfg_.poll_us;
+  const size_t work = ServeRound(&host_work);
+  // A cross-vCPU wakeup costs ~20-25 us here (perf-notes.md): after work,
+  // watch the rings for a bounded window before paying for a sleep. The
+  // window is bounded because spinning unboundedly starves the other vCPU.
+  // Host-native clients skip their doorbell while we are awake; a UML
+  // guest's driver always kicks, so for guests the window only saves our
+  // wakeup, and on shared CPUs the spin takes CPU from the guests, whose
+  // every syscall costs several host context switches: off by default
+  // (--guest-poll-us). Measured with vdvk-uml-bench on the quiet 2-vCPU VM,
+  // window for all vs none for guests, 4 alternations: guest<->guest round
+  // trip avg 128 -> 117 us (guests on CPU0 and CPU1), 166 -> 132 us (all on
+  // CPU0). But two processes of one guest (on CPU0, the backend free to use
+  // CPU1) got slower in 6 of 6 alternations (avg 113 -> 146 us): a backend
+  // with a CPU of its own gains from spinning for guests too.
+  const int64_t window = host_work > 0 ? cfg_.poll_us : work > 0 ? cfg_.guest_poll_us : 0;
+  if (window > 0) {
+    int64_t deadline = NowUs() + window;
     for (int64_t now = NowUs(); now < deadline && now - start < kMaxBusyUs; now = NowUs()) {
       size_t host_n = 0;
       size_t n = ServeRound(&host_n);
-      if (n > 0) ctr_.poll_hits += n;
-      if (host_n > 0) {
-        deadline = NowUs() + cfg_.poll_us;
+      if (n > 0) {
+        ctr_.poll_hits += n;
+        deadline = std::max(deadline, NowUs() + (host_n > 0 ? cfg_.poll_us : cfg_.guest_poll_us));
       } else if (link_out_ != nullptr && link_out_->HasInput()) {
         break;  // a peer's answer is waiting: the loop hands it to the engine now
       } else {
