@@ -34,8 +34,9 @@
 #   proxies programs; no rmtbind: node 0 finds the guest's endpoint itself):
 #   both checksums match, sha256 of original, guest copy and put-back agree;
 #   a guest killed (SIGKILL, whole UML) in the middle of a 1 GiB get: node 1
-#   cleans up, m3ftpd sees a DVK error and keeps serving, and a new guest's
-#   get works.
+#   cleans up, m3ftpd keeps serving, and a new guest's get works; then node
+#   0's backend killed in the middle of a guest's get: m3ftp in the guest
+#   fails with a DVK error, node 1 keeps serving.
 # Skips (77) without a kernel whose vdvk driver has VDVK_IOC_CALL.
 set -uo pipefail
 
@@ -265,6 +266,24 @@ grep -q ' MATCH$' <<<"$out" || fail "get after the kill: $out"
 seen=$(grep -o 'EDVS[A-Z]*' "$work/ftpd.log" | head -1)
 echo "ok: guest SIGKILLed about $cut bytes into a 1 GiB get: m3ftpd ${seen:+got $seen and }keeps serving;"
 echo "    a new guest binding the same endpoint gets the file again (MATCH)"
+
+# ---- node 0's backend SIGKILLed in the middle of a guest's 1 GiB get ----
+wait_for 30 guests_gone 4 || fail "node 1 did not notice the last m3ftp guest's end"
+uml --timeout 120 --ring "$ring" -- /bin/sh -c \
+	"$ftpg --server-ep 16 --ep 49 get huge /dev/null; echo exit=\$?" >"$work/gnode.log" 2>&1 &
+gn=$!
+pids+=("$gn")
+base=$(vcopy_bytes 0)
+wait_for 60 flowing "$base" || fail "the get before the node kill never got going: $(cat "$work/gnode.log")"
+kill -KILL "${bpid[0]}"
+t0=$SECONDS
+wait "$gn" || fail "the guest exited $? after node 0 died: $(cat "$work/gnode.log")"
+grep -q 'exit=1' "$work/gnode.log" || fail "m3ftp in the guest did not fail cleanly: $(cat "$work/gnode.log")"
+why=$(grep -o 'EDVS[A-Z]*' "$work/gnode.log" | head -1)
+[[ -n $why ]] || fail "no DVK error from m3ftp in the guest: $(cat "$work/gnode.log")"
+kill -0 "${bpid[1]}" 2>/dev/null || fail "backend 1 died with node 0"
+echo "ok: node 0 killed mid-transfer: the guest's m3ftp on node 1 failed with $why after $((SECONDS - t0)) s, node 1 serves on"
+bpid[0]=$$  # gone on purpose; the check below is for node 1 (and this shell)
 
 for i in 0 1; do kill -0 "${bpid[$i]}" 2>/dev/null || fail "backend $i died"; done
 ! grep -Eq 'Sanitizer|runtime error:' "$work"/b*.log || fail "sanitizer report in a backend log"
