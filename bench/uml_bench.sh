@@ -19,6 +19,9 @@
 # work from dominating the figures (it is not how vdvk is deployed; said in
 # the header).
 #
+# VDVK_BENCH_BACKEND_FLAGS adds host-backend flags (e.g. "--guest-poll-us 50"
+# for a backend with a CPU of its own); the header shows them.
+#
 # Uses the launcher's kernel ($VDVK_UML_KERNEL, else the build-kernel.sh
 # cache). Lines: what, baseline, ours (vdvk), ratio, placement and target.
 # A benchmark, not a test: a missed target or a figure that cannot be measured
@@ -67,6 +70,7 @@ stat_of() { VDVK_SOCKET=$sock "$BIN/dvkctl" status | grep -o "$1=[0-9]*" | head 
 
 rt=()
 [[ ${VDVK_BENCH_RT:-0} == 1 ]] && rt=(chrt -f 10)
+read -r -a backend_flags <<<"${VDVK_BENCH_BACKEND_FLAGS:-}"
 # guest CPU RING CMD: boot a guest on RING pinned to CPU, run CMD (a shell line).
 # Call it only in a subshell ($(guest ...) or guest ... &): it execs the
 # launcher, so that killing the job's pid reaches the launcher, which then
@@ -94,7 +98,7 @@ start_backend() {
 	# Guest servers bind system slots.
 	echo "dc0_nr_sysprocs = 128" >"$dir/backend.conf"
 	"${host_pin[@]}" "$backend" --node 5 --socket "$sock" --config "$dir/backend.conf" \
-		--guest-ring "$ring1" --guest-ring "$ring2" >"$dir/backend-$1.log" 2>&1 &
+		--guest-ring "$ring1" --guest-ring "$ring2" "${backend_flags[@]}" >"$dir/backend-$1.log" 2>&1 &
 	backend_pid=$!
 	pids+=("$backend_pid")
 	for _ in $(seq 200); do
@@ -121,6 +125,7 @@ wait_ring_free() {
 echo "vdvk-uml-bench: $ITERS round trips of 64 B, $MB MiB transfers, $(nproc) CPUs, placements: ${placements[*]}"
 echo "  kernel ${VDVK_UML_KERNEL:-<launcher default>}; each UML guest is pinned to one CPU by the launcher (--cpu)"
 echo "  scheduling: $([[ ${#rt[@]} -gt 0 ]] && echo "SCHED_FIFO 10 (VDVK_BENCH_RT=1)" || echo "normal"); load average $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "  backend flags: ${backend_flags[*]:-none (poll window 50 us after host-native work, none after guest work)}"
 line "what" "baseline" "ours (vdvk)" "ratio" "placement / target"
 
 for pl in "${placements[@]}"; do
