@@ -20,6 +20,13 @@
  *       we copy the child's buffer to PEER and PEER's back into the child's
  *       (so the guest party is not the caller); PEER and the child check the
  *       bytes. Prints "vcopy third-party KIND -> RC NAME".
+ *   guest_remote vcopy-intr EP PEER N
+ *       N pulls of BYTES from PEER while SIGALRM (no SA_RESTART) is due every
+ *       300 us (the guest's tick makes it every 10 ms or so): a signal in a
+ *       pull makes the driver cancel it, and the backend answers the real
+ *       result if the copy is already under way, else EDVSINTR. Each pull must
+ *       end 0 with the right bytes or EDVSINTR, the driver must not report a
+ *       call left uncompleted, and one more pull must work afterwards.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -32,6 +39,8 @@
 
 #define BYTES 1000000
 #include <sys/wait.h>
+#include <signal.h>
+#include <sys/time.h>
 
 static int fail(const char *what, long rc)
 {
@@ -228,6 +237,62 @@ static int vcopy3(int ep, int peer)
 	return rc < 0 ? fail("unbind", rc) : 0;
 }
 
+static volatile sig_atomic_t alarms;
+
+static void on_alarm(int sig)
+{
+	(void)sig;
+	alarms++;
+}
+
+static int vcopy_intr(int ep, int peer, int n)
+{
+	static uint8_t buf[BYTES];
+	struct sigaction sa;
+	struct itimerval it = {{0, 300}, {0, 300}};
+	uint64_t peer_buf;
+	message m;
+	long rc;
+	int k, i, ok = 0, intr = 0;
+
+	if (bind_and_fill_peer(ep, peer, &peer_buf))
+		return 1;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_alarm;  /* no SA_RESTART: a signal ends the call */
+	sigaction(SIGALRM, &sa, NULL);
+	setitimer(ITIMER_REAL, &it, NULL);
+	for (k = 0; k < n; k++) {
+		memset(buf, 0xee, sizeof(buf));
+		rc = dvk_vcopy(peer, (void *)(uintptr_t)peer_buf, SELF, buf, BYTES);
+		if (rc == EDVSINTR) {
+			intr++;
+			continue;
+		}
+		if (rc != 0)
+			return fail("interrupted pull", rc);
+		for (i = 0; i < BYTES; i++)
+			if (buf[i] != vc_pattern(7, (uint64_t)i))
+				return fail("pulled bytes wrong at", i);
+		ok++;
+	}
+	memset(&it, 0, sizeof(it));
+	setitimer(ITIMER_REAL, &it, NULL);
+	memset(buf, 0xee, sizeof(buf));
+	if ((rc = vcopy_retry(peer, (void *)(uintptr_t)peer_buf, SELF, buf)) != 0)
+		return fail("pull after the interrupted ones", rc);
+	for (i = 0; i < BYTES; i++)
+		if (buf[i] != vc_pattern(7, (uint64_t)i))
+			return fail("bytes of the last pull wrong at", i);
+	if ((rc = ask(peer, VC_QUIT, 0, 0, 0, &m)) != 0)
+		return fail("VC_QUIT", rc);
+	printf("guest_remote: vcopy-intr %d pulls: %d ok, %d interrupted, %d signals; the next pull ok\n", n, ok,
+	       intr, (int)alarms);
+	if (alarms == 0)
+		return fail("no SIGALRM arrived during the pulls", 0);
+	rc = dvk_unbind(0, ep);
+	return rc < 0 ? fail("unbind", rc) : 0;
+}
+
 int main(int argc, char **argv)
 {
 	const char *mode = argc > 1 ? argv[1] : "";
@@ -238,6 +303,8 @@ int main(int argc, char **argv)
 		return vcopy(atoi(argv[2]), atoi(argv[3]));
 	if (!strcmp(mode, "vcopy3") && argc == 4)
 		return vcopy3(atoi(argv[2]), atoi(argv[3]));
+	if (!strcmp(mode, "vcopy-intr") && argc == 5)
+		return vcopy_intr(atoi(argv[2]), atoi(argv[3]), atoi(argv[4]));
 	fprintf(stderr, "usage: see the comment at the top of guest_remote.c\n");
 	return 2;
 }

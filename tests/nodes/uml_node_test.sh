@@ -29,6 +29,10 @@
 #                                process (waiting in a sendrec: pinned for the
 #                                forward) and a second vcopy_peer on node 0,
 #                                both directions
+#   guest_remote vcopy-intr 50 17 200 : 200 pulls from a third vcopy_peer
+#                                under a 300 us SIGALRM: each ends 0 with the
+#                                right bytes or EDVSINTR; the next pull works;
+#                                no "not completed after cancel" in the guest
 # Then, in two more guest boots on the same ring:
 #   m3ftp-guest get + put of a 24 MiB file with m3ftpd on node 0 (unchanged
 #   proxies programs; no rmtbind: node 0 finds the guest's endpoint itself):
@@ -151,12 +155,16 @@ pids+=("$vpeer_pid")
 on 0 "$vpeer" 15 1048576 >"$work/vpeer15.log" 2>&1 &
 vpeer15_pid=$!
 pids+=("$vpeer15_pid")
+on 0 "$vpeer" 17 1048576 >"$work/vpeer17.log" 2>&1 &
+vpeer17_pid=$!
+pids+=("$vpeer17_pid")
 wait_for 5 grep -q bound "$work/server.log" || fail "latency_server did not bind"
 wait_for 5 grep -q bound "$work/server14.log" || fail "latency_server 14 did not bind"
 wait_for 5 grep -q ready "$work/nrecv.log" || fail "notify-recv did not bind"
 wait_for 5 grep -q bound "$work/vpeer.log" || fail "vcopy_peer did not bind"
 wait_for 5 grep -q bound "$work/vpeer15.log" || fail "vcopy_peer 15 did not bind"
-for ep in 11 12 13 15; do
+wait_for 5 grep -q bound "$work/vpeer17.log" || fail "vcopy_peer 17 did not bind"
+for ep in 11 12 13 15 17; do
 	on 1 "$peer" setup --ep 0 --server $ep --node 0 --nodes 0 >/dev/null || fail "node 1: rmtbind $ep"
 done
 for ep in 44 52; do
@@ -179,12 +187,13 @@ pids+=("$nsend_pid")
 
 out=$(uml --timeout 180 --ring "$ring" -- /bin/sh -c \
 	"$guest client 1 11 1000 && $guest client 1 14 100 46 && $gremote notify 43 12 && $guest serve 44 200 &&
-	 $guest notify-recv 52 5 && $gremote vcopy 45 13 && $gremote vcopy3 47 15;
-	 rc=\$?; dmesg | grep -i -E 'oops|bug:|panic|call trace'; exit \$rc" 2>&1)
+	 $guest notify-recv 52 5 && $gremote vcopy 45 13 && $gremote vcopy3 47 15 &&
+	 $gremote vcopy-intr 50 17 200;
+	 rc=\$?; dmesg | grep -i -E 'oops|bug:|panic|call trace|not completed after cancel'; exit \$rc" 2>&1)
 rc=$?
 echo "$out"
 [[ $rc == 0 ]] || fail "guest exited $rc"
-! grep -Eqi 'oops|bug:|panic|call trace' <<<"$out" || fail "kernel trouble in the guest"
+! grep -Eqi 'oops|bug:|panic|call trace|not completed after cancel' <<<"$out" || fail "kernel trouble in the guest"
 
 grep -q '1000 sendrecs ok' <<<"$out" || fail "no guest -> node 0 sendrec summary"
 echo "ok: guest on node 1 -> latency_server on node 0: $(grep -o '1000 sendrecs ok.*' <<<"$out")"
@@ -214,6 +223,9 @@ wait "$vpeer_pid" || fail "vcopy_peer: $(cat "$work/vpeer.log")"
 wait "$vpeer15_pid" || fail "vcopy_peer 15: $(cat "$work/vpeer15.log")"
 echo "ok: guest on node 1 <-> host process on node 0 vcopy, 1,000,000 bytes each: pull, push, host-initiated"
 echo "    into the waiting guest, and third-party both ways (bytes checked on both sides)"
+line=$(grep -o 'vcopy-intr 200 pulls: .*' <<<"$out") || fail "no vcopy-intr summary"
+wait "$vpeer17_pid" || fail "vcopy_peer 17: $(cat "$work/vpeer17.log")"
+echo "ok: $line"
 
 # ---- m3ftp between a guest on node 1 and m3ftpd on node 0 ----
 # guests_gone N: node 1 saw the end of N guests (the ring is free again).
