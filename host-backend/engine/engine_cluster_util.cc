@@ -71,14 +71,7 @@ void ClusterTest::LookupFrom(int from, int32_t node, uint64_t id, int32_t dcid, 
 }
 
 Call ClusterTest::Mk(ProcKey who, uint32_t op, std::initializer_list<int32_t> args, int64_t to) {
-  Call c;
-  c.id = next_id++;
-  c.caller = who;
-  c.op = op;
-  c.timeout_ms = to;
-  int i = 0;
-  for (int32_t a : args) c.arg[i++] = a;
-  return c;
+  return MakeCall(next_id++, who, op, args, to);
 }
 
 Call ClusterTest::MkMsg(ProcKey who, uint32_t op, int32_t ep, int32_t type, int32_t i1, int64_t to) {

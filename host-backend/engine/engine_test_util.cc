@@ -45,16 +45,20 @@ void EngineTest::TearDown() {
   for (const auto& [id, n] : sink.times) EXPECT_EQ(n, 1) << "request " << id;
 }
 
-Call EngineTest::Mk(ProcKey who, uint32_t op, std::initializer_list<int32_t> args,
-                    int64_t timeout_ms) {
+Call MakeCall(RequestId id, ProcKey who, uint32_t op, std::initializer_list<int32_t> args, int64_t timeout_ms) {
   Call c;
-  c.id = next_id++;
+  c.id = id;
   c.caller = who;
   c.op = op;
   c.timeout_ms = timeout_ms;
   int i = 0;
   for (int32_t a : args) c.arg[i++] = a;
   return c;
+}
+
+Call EngineTest::Mk(ProcKey who, uint32_t op, std::initializer_list<int32_t> args,
+                    int64_t timeout_ms) {
+  return MakeCall(next_id++, who, op, args, timeout_ms);
 }
 
 RequestId EngineTest::Submit(const Call& c) {

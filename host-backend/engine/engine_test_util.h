@@ -40,6 +40,8 @@ class FakeSink : public EngineSink {
 // Message helpers (dvk.h view of the wire message).
 message AsMessage(const vdvk_msg& m);
 vdvk_msg MakeMsg(int32_t type, int32_t i1 = 0, int32_t fake_source = 12345);
+// A call of `op` by `who` with request id `id` and arg[0..] = args.
+Call MakeCall(RequestId id, ProcKey who, uint32_t op, std::initializer_list<int32_t> args, int64_t timeout_ms);
 
 class EngineTest : public ::testing::Test {
  protected:

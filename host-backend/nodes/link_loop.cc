@@ -208,14 +208,7 @@ void LinkLoop::ForwardVcopy(wire::Node::Client& cap, const RemoteOp& op) {
 // peer that stalls is declared down by its heartbeats, which the engine
 // counts as "not there"; the late answer is then ignored.
 void LinkLoop::AskLookup(int32_t node, uint64_t id, int32_t dcid, int32_t ep) {
-  auto post = [this, node, id](int32_t result) {
-    Event e;
-    e.kind = Event::kLookupResult;
-    e.node = node;
-    e.id = id;
-    e.result = result;
-    links_->PostEvent(std::move(e));
-  };
+  auto post = [this, node, id](int32_t result) { PostAnswer(Event::kLookupResult, node, id, result); };
   wire::Node::Client* cap = UpCap(node);
   if (cap == nullptr) return post(EDVSNOTCONN);
   auto req = cap->lookupRequest();
@@ -267,22 +260,21 @@ void LinkLoop::StartVcopy(const RemoteVcopyGrant& g) {
   if (it == xfers_.end()) {
     // The caller gave up meanwhile (the engine withdraws it); a grant for an
     // op that came through deliver() cannot move bytes either.
-    Event e;
-    e.kind = Event::kVcopyDone;
-    e.node = g.node;
-    e.id = g.op_id;
-    e.result = EDVSNOTCONN;
-    return links_->PostEvent(std::move(e));
+    return PostAnswer(Event::kVcopyDone, g.node, g.op_id, EDVSNOTCONN);
   }
   const PartyRef party{g.party, g.addr, links_->guest_io(), VcopyPartyKey{false, g.node, g.op_id}};
   it->second.task = RunVcopy(g, party, it->second.peer).then([this, g](int32_t result) {
-    Event e;
-    e.kind = Event::kVcopyDone;
-    e.node = g.node;
-    e.id = g.op_id;
-    e.result = result;
-    links_->PostEvent(std::move(e));
+    PostAnswer(Event::kVcopyDone, g.node, g.op_id, result);
   }).eagerlyEvaluate(nullptr);
+}
+
+void LinkLoop::PostAnswer(Event::Kind kind, int32_t node, uint64_t id, int32_t result) {
+  Event e;
+  e.kind = kind;
+  e.node = node;
+  e.id = id;
+  e.result = result;
+  links_->PostEvent(std::move(e));
 }
 
 kj::Promise<int32_t> LinkLoop::Lookup(int32_t dcid, int32_t ep) {

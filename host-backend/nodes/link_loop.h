@@ -104,6 +104,8 @@ class LinkLoop final : public NodeHost, private kj::TaskSet::ErrorHandler {
 
   void taskFailed(kj::Exception&& exception) override;
   void PostResult(uint64_t id, int32_t result, const vdvk_msg* reply);
+  // A kLookupResult (AskLookup) or kVcopyDone (StartVcopy) event for LinkIn.
+  void PostAnswer(Event::Kind kind, int32_t node, uint64_t id, int32_t result);
   void ForwardVcopy(wire::Node::Client& cap, const RemoteOp& op);
   // The capability of `node` while its link is up, else nullptr.
   wire::Node::Client* UpCap(int32_t node);

@@ -74,14 +74,7 @@ void Backend::StartGuestRemoteVcopy(const RemoteVcopyGrant& g) {
   vdvk_cqe cqe;
   const PinWait w{g.party.domain, 0, g.party_is_src, g.bytes, key};
   const int32_t r = PreparePin(g.party, g.addr, g.bytes, w, &id, &a, &cqe);
-  if (r != 0) {
-    Deferred d{};
-    d.kind = Deferred::kLinkFail;
-    d.link = key;
-    d.result = r;
-    deferred_.push_back(std::move(d));
-    return;
-  }
+  if (r != 0) return FailLinkParty(key, r);
   LinkParty p;
   p.node = g.node;
   p.domain = g.party.domain;
@@ -118,7 +111,8 @@ void Backend::LinkPinAnswered(const PinWait& w, uint64_t pin_id, int32_t result,
 }
 
 void Backend::FailLinkParty(const nodes::VcopyPartyKey& key, int32_t result) {
-  // Before the link layer had the vcopy: end it here, as the link would have.
+  // Before the link layer had the vcopy: end it here, as the link would have
+  // (from inside an engine call, once it returns).
   DropLinkParty(key);
   Deferred d{};
   d.kind = Deferred::kLinkFail;
