@@ -95,8 +95,8 @@ int main(int argc, char** argv) {
     vdvk::rings::Backend backend(bc, ec, loop);
     // Guest rings first: whoever waits for the socket to appear may then
     // rely on the ring files existing too.
-    for (const std::string& path : opt.guest_rings) {
-      if (!backend.AddGuestRing(path, &error)) {
+    for (const auto& ring : opt.guest_rings) {
+      if (!backend.AddGuestRing(ring.path, ring.user, &error)) {
         spdlog::error("host-backend: {}", error);
         return 1;
       }

@@ -286,6 +286,7 @@ enum vdvk_dead_reason {
 	VDVK_DEAD_OVERFLOW = 4,    /* more requests in flight than cq_entries */
 	VDVK_DEAD_SHUTDOWN = 5,    /* backend exiting */
 	VDVK_DEAD_BAD_TAG = 6,     /* VCOPY_DONE / CANCEL for an unknown tag */
+	VDVK_DEAD_SHRUNK = 7,      /* a guest shrank its ring or memory file under the backend */
 };
 
 /* Backend counters returned by VDVK_OP_STATS (all u64). */
@@ -451,5 +452,24 @@ struct vdvk_welcome {
 };
 VDVK_STATIC_ASSERT(sizeof(struct vdvk_hello) == 16, "hello size");
 VDVK_STATIC_ASSERT(sizeof(struct vdvk_welcome) == 24, "welcome size");
+
+/*
+ * Guest memory hand-over (guest rings only), the way virtio_uml gives its
+ * memory to vhost-user backends: the backend receives on PATH.mem (a
+ * SOCK_DGRAM unix socket next to the ring). Once the guest driver has
+ * claimed the ring (client_host_pid), and before its first kick, it sends one
+ * datagram: a vdvk_mem_hello with SCM_RIGHTS [UML's physical-memory fd];
+ * guest-physical address = offset in that file. The backend takes it only
+ * from the process that claimed the ring (the sender pid the kernel reports,
+ * SCM_CREDENTIALS, == client_host_pid), once per claim, and checks it is a
+ * non-empty regular file. Without it a guest's vcopy answers EDVSNOSYS.
+ * Nothing is sent back.
+ */
+#define VDVK_MEM_MAGIC 0x4d4b5644u /* "DVKM" */
+struct vdvk_mem_hello {
+	vdvk_u32 magic;
+	vdvk_u32 version;     /* VDVK_RING_VERSION */
+};
+VDVK_STATIC_ASSERT(sizeof(struct vdvk_mem_hello) == 8, "mem_hello size");
 
 #endif /* VDVK_WIRE_VDVK_RING_H */

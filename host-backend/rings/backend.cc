@@ -408,6 +408,7 @@ const char* DeadReasonName(uint32_t r) {
     case VDVK_DEAD_OVERFLOW: return "overflow";
     case VDVK_DEAD_SHUTDOWN: return "shutdown";
     case VDVK_DEAD_BAD_TAG: return "bad tag";
+    case VDVK_DEAD_SHRUNK: return "shrank a mapped file";
     default: return "none";
   }
 }

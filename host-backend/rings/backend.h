@@ -75,7 +75,7 @@ class Backend final : public EngineSink, public nodes::LinkIn, public nodes::Gue
   bool Listen(std::string* error);
   // Creates and serves a UML guest ring (guest_ring.cc); call before Run().
   // Each gets the next domain (1, 2, ...). Returns false with *error set.
-  bool AddGuestRing(const std::string& path, std::string* error);
+  bool AddGuestRing(const std::string& path, const std::string& user, std::string* error);
   // Runs the loop until SIGTERM/SIGINT. Returns the exit code.
   int Run();
 
@@ -191,8 +191,16 @@ class Backend final : public EngineSink, public nodes::LinkIn, public nodes::Gue
   void AttachGuest(GuestRing* g);
   void WatchGuestPid(Attachment* a);
   static void OnGuestPidExit(struct ev_loop* loop, ev_io* w, int revents);
-  // The guest of g died: end its domain, reset the ring, wait for the next.
+  // Guest memory through PATH.mem (guest_memory_socket.cc): maps what the
+  // claimant sends, refuses (and logs) anything else; reads until nothing waits.
+  static void OnGuestMemory(struct ev_loop* loop, ev_io* w, int revents);
+  void TakeGuestMemory(GuestRing* g);
+  // The guest of g died: end its domain, reset the ring (made anew if the
+  // guest shrank it), wait for the next.
   void GuestGone(GuestRing* g);
+  // Detaches guests that shrank a file we map (fault_guard.h); cheap when
+  // none did. Called after each round of serving.
+  void DropShrunkGuests();
   void GuestDetachNow(std::unique_ptr<Attachment> a, const char* why);
   void HandleProcExit(Attachment* a, const vdvk_sqe& sqe);
   // Guest vcopy (guest_ring.cc): validates the pinned-page list of a guest
@@ -280,6 +288,7 @@ class Backend final : public EngineSink, public nodes::LinkIn, public nodes::Gue
   bool in_engine_ = false;
   bool draining_ = false;
   uint64_t next_attach_id_ = 1;
+  uint64_t lost_seen_ = 0;  // fault_guard::LostCount() last looked at
   RequestId next_request_id_ = 1;
   std::map<uint64_t, std::unique_ptr<Attachment>> attachments_;
   std::unordered_map<Greeting*, std::unique_ptr<Greeting>> greetings_;

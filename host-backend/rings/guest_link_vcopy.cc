@@ -160,7 +160,8 @@ int32_t Backend::CopyGuestParty(const nodes::VcopyPartyKey& key, uint64_t off, u
   Attachment* a = GuestAttachment(p.domain);
   GuestMemory* mem = MemoryOf(p.domain);
   if (a == nullptr || a->id != p.attach_id || mem == nullptr || !mem->mapped()) return died;
-  return CopyGuestBuffer(*mem, p.ext, off, buf, len, to_party);
+  int32_t r = CopyGuestBuffer(*mem, p.ext, off, buf, len, to_party);
+  return mem->lost() ? died : r;  // shrunk under us: the chunk is zeros
 }
 
 }  // namespace vdvk::rings

@@ -13,8 +13,8 @@ TEST(GuestOptions, RepeatableFlag) {
   Options o;
   ASSERT_TRUE(ParseCommandLine({"--node", "1", "--guest-ring", "/tmp/a", "--guest-ring=/tmp/b"}, &o).ok);
   ASSERT_EQ(o.guest_rings.size(), 2u);
-  EXPECT_EQ(o.guest_rings[0], "/tmp/a");
-  EXPECT_EQ(o.guest_rings[1], "/tmp/b");
+  EXPECT_EQ(o.guest_rings[0].path, "/tmp/a");
+  EXPECT_EQ(o.guest_rings[1].path, "/tmp/b");
   Options none;
   ASSERT_TRUE(ParseCommandLine({"--node", "1"}, &none).ok);
   EXPECT_TRUE(none.guest_rings.empty());
@@ -50,6 +50,28 @@ TEST(GuestOptions, PinTimeout) {
   }
 }
 
+TEST(GuestOptions, UserOfTheRingFiles) {
+  Options o;
+  ASSERT_TRUE(ParseCommandLine({"--node", "1", "--guest-ring", "/tmp/a,user=nobody", "--guest-ring",
+                                "/tmp/b", "--guest-ring", "/tmp/c,user=1000"},
+                               &o)
+                  .ok);
+  ASSERT_EQ(o.guest_rings.size(), 3u);
+  EXPECT_EQ(o.guest_rings[0].path, "/tmp/a");
+  EXPECT_EQ(o.guest_rings[0].user, "nobody");
+  EXPECT_EQ(o.guest_rings[1].user, "");
+  EXPECT_EQ(o.guest_rings[2].user, "1000");
+  ASSERT_TRUE(ApplyConfigText("guest_ring = /tmp/d,user=dvk-guest_1\n", "f", &o).ok);
+  EXPECT_EQ(o.guest_rings.back().user, "dvk-guest_1");
+  for (const char* bad : {"/tmp/a,user=", "/tmp/a,owner=x", "/tmp/a,user=x,user=y", "/tmp/a,user=a b",
+                          "/tmp/a,user=$(id)", ",user=x"}) {
+    Options b;
+    ParseResult r = ParseCommandLine({"--node", "1", "--guest-ring", bad}, &b);
+    EXPECT_FALSE(r.ok) << "accepted '" << bad << "'";
+    EXPECT_NE(r.error.find("guest_ring"), std::string::npos) << r.error;
+  }
+}
+
 TEST(GuestOptions, RejectsPathsTheKernelCommandLineWouldSplit) {
   for (const char* bad : {"", "/tmp/a b", "/tmp/a,b", "/tmp/a\tb"}) {
     Options o;
@@ -63,7 +85,7 @@ TEST(GuestOptions, ConfigFileListReplacedByFlags) {
   Options o;
   ASSERT_TRUE(ApplyConfigText("guest_ring = /tmp/x\nguest_ring = /tmp/y\n", "f", &o).ok);
   ASSERT_EQ(o.guest_rings.size(), 2u);
-  EXPECT_EQ(o.guest_rings[1], "/tmp/y");
+  EXPECT_EQ(o.guest_rings[1].path, "/tmp/y");
 
   char path[] = "/tmp/guest_options_test.XXXXXX";
   int fd = mkstemp(path);
@@ -74,11 +96,11 @@ TEST(GuestOptions, ConfigFileListReplacedByFlags) {
   Options file_only;
   ASSERT_TRUE(ParseCommandLine({"--config", path}, &file_only).ok);
   ASSERT_EQ(file_only.guest_rings.size(), 1u);
-  EXPECT_EQ(file_only.guest_rings[0], "/tmp/from-file");
+  EXPECT_EQ(file_only.guest_rings[0].path, "/tmp/from-file");
   Options both;
   ASSERT_TRUE(ParseCommandLine({"--config", path, "--guest-ring", "/tmp/from-flag"}, &both).ok);
   ASSERT_EQ(both.guest_rings.size(), 1u);
-  EXPECT_EQ(both.guest_rings[0], "/tmp/from-flag");
+  EXPECT_EQ(both.guest_rings[0].path, "/tmp/from-flag");
   unlink(path);
 }
 

@@ -1,9 +1,7 @@
 // guest_phys_copy.cc - see guest_phys_copy.h.
 #include "host-backend/rings/guest_phys_copy.h"
 
-#include <dirent.h>
 #include <fcntl.h>
-#include <limits.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
@@ -15,76 +13,45 @@
 
 #include "dvk/dvk.h"
 #include "host-backend/rings/copy_executor.h"
+#include "host-backend/rings/fault_guard.h"
 
 namespace vdvk::rings {
 
-namespace {
-
-// UML creates its physical memory as an O_TMPFILE (unlinked, named "#<ino>"
-// in /proc) and usually holds it as fd 3, but not always: fds the launcher
-// passed down come first (measured: fd 3 was a 91-byte inherited file). So
-// the largest unlinked "#..." regular file among the process's fds wins,
-// fd 3 being the fallback.
-std::string FindPhysmemFd(pid_t pid) {
-  const std::string dir = "/proc/" + std::to_string(pid) + "/fd/";
-  std::string best = dir + "3";
-  off_t best_size = -1;
-  DIR* d = opendir(dir.c_str());
-  if (!d) return best;
-  while (dirent* e = readdir(d)) {
-    if (e->d_name[0] == '.') continue;
-    const std::string fd_path = dir + e->d_name;
-    char target[PATH_MAX];
-    ssize_t n = readlink(fd_path.c_str(), target, sizeof(target) - 1);
-    if (n <= 0) continue;
-    std::string t(target, static_cast<size_t>(n));
-    const std::string deleted = " (deleted)";
-    size_t slash = t.rfind('/');
-    if (t.size() <= deleted.size() || t.compare(t.size() - deleted.size(), deleted.size(), deleted) != 0 ||
-        slash == std::string::npos || slash + 1 >= t.size() || t[slash + 1] != '#')
-      continue;
-    struct stat st;
-    if (stat(fd_path.c_str(), &st) == 0 && S_ISREG(st.st_mode) && st.st_size > best_size) {
-      best_size = st.st_size;
-      best = fd_path;
-    }
-  }
-  closedir(d);
-  return best;
-}
-
-}  // namespace
-
-bool GuestMemory::Map(pid_t uml_pid, std::string* error) {
-  return MapPath(FindPhysmemFd(uml_pid), error);
-}
-
 bool GuestMemory::MapPath(const std::string& path, std::string* error) {
-  Unmap();
   int fd = open(path.c_str(), O_RDWR | O_CLOEXEC);
   if (fd < 0) {
     *error = "open " + path + ": " + std::strerror(errno);
     return false;
   }
+  bool ok = MapFd(fd, error);
+  close(fd);
+  return ok;
+}
+
+bool GuestMemory::MapFd(int fd, std::string* error) {
+  Unmap();
   struct stat st;
   if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size <= 0) {
-    *error = path + " is not a non-empty regular file (not UML physical memory)";
-    close(fd);
+    *error = "not a non-empty regular file (not UML physical memory)";
     return false;
   }
+  // Read-write and shared: the same pages the guest kernel sees.
   void* p = mmap(nullptr, static_cast<size_t>(st.st_size), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-  int err = errno;
-  close(fd);  // the mapping keeps the file
   if (p == MAP_FAILED) {
-    *error = "mmap " + path + ": " + std::strerror(err);
+    *error = std::string("mmap: ") + std::strerror(errno);
     return false;
   }
   base_ = static_cast<uint8_t*>(p);
   size_ = static_cast<uint64_t>(st.st_size);
+  guard_ = fault_guard::Register(base_, size_);
   return true;
 }
 
+bool GuestMemory::lost() const { return fault_guard::Lost(guard_); }
+
 void GuestMemory::Unmap() {
+  fault_guard::Unregister(guard_);
+  guard_ = -1;
   if (base_) munmap(base_, size_);
   base_ = nullptr;
   size_ = 0;

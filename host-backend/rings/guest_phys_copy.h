@@ -2,8 +2,9 @@
 // process, in one copy.
 //
 // UML's physical memory is an unlinked file held open by the UML kernel process;
-// guest physical address = file offset (uml-notes.md). The backend maps it
-// through /proc/<pid>/fd/N when the guest claims its ring; the guest driver
+// guest physical address = file offset (uml-notes.md). The guest driver hands
+// the backend its fd when it claims its ring (PATH.mem, wire/vdvk_ring.h),
+// and the backend maps it; the guest driver
 // pins the caller's pages and sends their physical extents
 // (VDVK_SQE_F_GUEST_PHYS); process_vm_readv/writev then moves the bytes
 // straight between the mapping and the host process.
@@ -30,20 +31,24 @@ class GuestMemory {
   ~GuestMemory() { Unmap(); }
   GuestMemory(const GuestMemory&) = delete;
   GuestMemory& operator=(const GuestMemory&) = delete;
-  // Maps the UML process's physical-memory file (found among
-  // /proc/<pid>/fd, see the .cc); false and *error when it is not a regular
-  // file or cannot be mapped.
-  bool Map(pid_t uml_pid, std::string* error);
-  // Maps `path` (tests, and the same check as above).
+  // Maps all of the file behind `fd` (the guest's physical memory; the fd
+  // may be closed afterwards); false and *error when it is not a non-empty
+  // regular file or cannot be mapped.
+  bool MapFd(int fd, std::string* error);
+  // Opens `path` and maps it as above (tests).
   bool MapPath(const std::string& path, std::string* error);
   void Unmap();
   bool mapped() const { return base_ != nullptr; }
+  // The guest shrank the file under us: the mapping now reads zeros
+  // (fault_guard.h); whatever was copied since is garbage.
+  bool lost() const;
   uint8_t* base() const { return base_; }
   uint64_t size() const { return size_; }
 
  private:
   uint8_t* base_ = nullptr;
   uint64_t size_ = 0;
+  int guard_ = -1;  // fault_guard slot
 };
 
 struct PhysLists {

@@ -4,6 +4,7 @@
 #include "host-backend/rings/guest_ring.h"
 
 #include <fcntl.h>
+#include <pwd.h>
 #include <spdlog/spdlog.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -12,10 +13,12 @@
 
 #include <cerrno>
 #include <cstring>
+#include <vector>
 
 #include "dvk/dvk.h"
 #include "host-backend/rings/backend.h"
 #include "host-backend/rings/backend_internal.h"
+#include "host-backend/rings/fault_guard.h"
 #include "host-backend/rings/shared_ring.h"
 
 namespace vdvk::rings {
@@ -38,6 +41,8 @@ std::unique_ptr<SharedRing> SharedRing::CreateFile(const std::string& path, cons
   *err = r->MapAndInit(fd, node_id);
   close(fd);  // the mapping keeps the file
   if (*err != 0) return nullptr;
+  // The guest opens this file read-write and could shrink it under us.
+  r->guard_ = fault_guard::Register(r->map_, g.file_size);
   // Guest rings take guest-physical vcopy extents (VDVK_SQE_F_GUEST_PHYS).
   r->shm_hdr_->features |= VDVK_F_GUEST_PHYS;
   const std::string kick = path + ".kick", wake = path + ".wake";
@@ -79,6 +84,32 @@ std::unique_ptr<SharedRing> CreateGuestRingFiles(const std::string& path, const 
   return r;
 }
 
+bool GiveGuestRingFiles(const std::string& path, const std::string& user, std::string* error) {
+  // A name, or a uid with an entry in the user database (for its group).
+  std::vector<char> buf(16384);
+  passwd pw{};
+  passwd* found = nullptr;
+  getpwnam_r(user.c_str(), &pw, buf.data(), buf.size(), &found);
+  if (found == nullptr && user.find_first_not_of("0123456789") == std::string::npos &&
+      user.size() < 10)
+    getpwuid_r(static_cast<uid_t>(std::stoul(user)), &pw, buf.data(), buf.size(), &found);
+  if (found == nullptr) {
+    *error = "guest ring " + path + ": no such user '" + user + "'";
+    return false;
+  }
+  for (const char* suffix : {"", ".kick", ".wake", ".mem"}) {
+    const std::string f = path + suffix;
+    if (chown(f.c_str(), found->pw_uid, found->pw_gid) != 0) {
+      *error = "cannot give " + f + " to user " + user + " (uid " + std::to_string(found->pw_uid) +
+               "): " + std::strerror(errno) +
+               (errno == EPERM ? " (only a backend running as root can serve another user's guest)"
+                               : "");
+      return false;
+    }
+  }
+  return true;
+}
+
 void GuestRing::StopPidWatch() {
   if (pidfd < 0) return;
   ev_io_stop(loop, &pid_io);
@@ -88,20 +119,24 @@ void GuestRing::StopPidWatch() {
 
 GuestRing::~GuestRing() {
   if (loop) StopPidWatch();
+  if (mem_sock_fd >= 0) {
+    if (loop) ev_io_stop(loop, &mem_io);
+    close(mem_sock_fd);
+  }
   if (!files_created) return;
-  unlink(path.c_str());
-  unlink((path + ".kick").c_str());
-  unlink((path + ".wake").c_str());
+  for (const char* suffix : {"", ".kick", ".wake", ".mem"}) unlink((path + suffix).c_str());
 }
 
 // ---- attach / detach -------------------------------------------------------------
 
-bool Backend::AddGuestRing(const std::string& path, std::string* error) {
+bool Backend::AddGuestRing(const std::string& path, const std::string& user, std::string* error) {
   auto geo = ComputeGeometry(kGuestEntries, kGuestEntries, kGuestNrBufs, kGuestBufSize);
   if (!geo) {
     *error = "bad guest ring geometry";
     return false;
   }
+  // A guest can shrink the files we map: survive it (fault_guard.h).
+  if (!fault_guard::Install(error)) return false;
   for (auto& [d, other] : guests_)
     if (other->path == path) {
       *error = "guest ring " + path + " given twice";
@@ -112,9 +147,16 @@ bool Backend::AddGuestRing(const std::string& path, std::string* error) {
   g->loop = loop_;
   g->domain = static_cast<uint32_t>(guests_.size()) + 1;
   g->path = path;
+  g->user = user;
   g->files_created = true;  // from here on the destructor cleans up
   g->ring = CreateGuestRingFiles(path, *geo, cfg_.node_id, error);
   if (!g->ring) return false;
+  g->mem_sock_fd = BindGuestMemorySocket(path, error);
+  if (g->mem_sock_fd < 0) return false;
+  if (!user.empty() && !GiveGuestRingFiles(path, user, error)) return false;
+  ev_io_init(&g->mem_io, &Backend::OnGuestMemory, g->mem_sock_fd, EV_READ);
+  g->mem_io.data = g.get();
+  ev_io_start(loop_, &g->mem_io);
   GuestRing* raw = g.get();
   guests_.emplace(raw->domain, std::move(g));
   AttachGuest(raw);
@@ -145,14 +187,14 @@ void Backend::WatchGuestPid(Attachment* a) {
   if (pid <= 0) return;  // the driver writes it before its first kick
   g->host_pid = pid;
   a->pid = pid;  // for log lines only: identity is per guest process
-  // Zero-copy vcopy needs the guest's memory; without it guest vcopy
-  // answers EDVSNOSYS (said once here, not per call).
-  if (!g->mem.Map(pid, &g->mem_error))
-    spdlog::warn("guest ring {} (domain {}): no zero-copy vcopy: {}", g->path, g->domain,
-                 g->mem_error);
-  else
-    spdlog::info("guest ring {} (domain {}): guest memory mapped ({} bytes)", g->path, g->domain,
-                 g->mem.size());
+  // The driver sends its memory before its first kick, so it is queued on
+  // PATH.mem by now; without it guest vcopy answers EDVSNOSYS (said once
+  // here, not per call).
+  TakeGuestMemory(g);
+  if (!g->mem.mapped())
+    spdlog::warn("guest ring {} (domain {}): guest vcopy fails with EDVSNOSYS: the guest gave "
+                 "no usable memory on {}.mem",
+                 g->path, g->domain, g->path);
   int fd = static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
   if (fd < 0 && errno == ESRCH) {
     // Died before we looked (or a pid that never was): free the ring now.
@@ -186,13 +228,43 @@ void Backend::GuestGone(GuestRing* g) {
   g->StopPidWatch();
   g->host_pid = 0;
   g->mem.Unmap();
-  g->mem_error.clear();
+  g->shrunk_noted = false;
   if (g->attach_id != 0) DetachNow(g->attach_id, VDVK_DEAD_NONE, "guest died");
+  // A ring file the guest shrank is replaced by a new one (new inode,
+  // new FIFOs) for the next guest.
+  if (g->ring && g->ring->lost()) {
+    std::string error;
+    auto geo = ComputeGeometry(kGuestEntries, kGuestEntries, kGuestNrBufs, kGuestBufSize);
+    g->ring = CreateGuestRingFiles(g->path, *geo, cfg_.node_id, &error);
+    if (g->ring && !g->user.empty() && !GiveGuestRingFiles(g->path, g->user, &error)) g->ring.reset();
+    if (!g->ring) {
+      spdlog::error("guest ring {}: out of service: {}", g->path, error);
+      return;
+    }
+    spdlog::info("guest ring {} (domain {}): ring files made anew", g->path, g->domain);
+  }
   // DetachNow handed the ring back to g; zeroing it also clears
   // client_host_pid, which lets the next guest claim it.
   if (g->ring) {
     g->ring->Reinit(cfg_.node_id);
     AttachGuest(g);
+  }
+}
+
+void Backend::DropShrunkGuests() {
+  if (fault_guard::LostCount() == lost_seen_) return;
+  lost_seen_ = fault_guard::LostCount();
+  for (auto& [domain, g] : guests_) {
+    Attachment* a = GuestAttachment(domain);
+    const SharedRing* ring = a != nullptr ? a->ring.get() : g->ring.get();
+    const bool ring_lost = ring != nullptr && ring->lost();
+    if ((!ring_lost && !g->mem.lost()) || g->shrunk_noted) continue;
+    g->shrunk_noted = true;  // until the guest dies
+    g->mem.Unmap();  // lost or not: this guest's vcopies end here
+    spdlog::error("guest ring {} (domain {}): the guest (host pid {}) shrank its {} under us: "
+                  "dropped until it dies",
+                  g->path, domain, g->host_pid, ring_lost ? "ring file" : "memory file");
+    if (a != nullptr) DetachNow(a->id, VDVK_DEAD_SHRUNK, "shrank a mapped file");
   }
 }
 
@@ -308,6 +380,9 @@ int32_t Backend::RunGuestCopy(const Deferred& d) {
     r = CopyGuestHost(*dm, d.dst_ext, false, g.src.pid, g.src_addr, g.bytes);
   else
     return EDVSNOSYS;  // host-only vcopies never come here (StartVcopy)
+  // A guest that shrank its memory file during the copy: what moved is zeros.
+  if (sm != nullptr && sm->lost()) r = EDVSSRCDIED;
+  if (dm != nullptr && dm->lost()) r = EDVSDSTDIED;
   if (r == 0) ctr_.vcopy_zero_copy_bytes += g.bytes;
   return r;
 }

@@ -2,7 +2,8 @@
 //
 // A guest ring is a file the backend creates at PATH (same layout as a host
 // ring) plus two FIFOs: PATH.kick (guest -> backend) and PATH.wake
-// (backend -> guest). FIFOs, not eventfds: the guest's UML kernel turns a
+// (backend -> guest), and a datagram socket PATH.mem on which the guest driver
+// hands over its physical memory (guest_memory_socket.cc). FIFOs, not eventfds: the guest's UML kernel turns a
 // host fd into an IRQ through SIGIO, which an eventfd never raises. The
 // backend opens both FIFOs O_RDWR|O_NONBLOCK, so neither side ever sees
 // ENXIO or EOF whoever comes and goes.
@@ -40,10 +41,12 @@ class SharedRing;
 
 // Everything the backend keeps per --guest-ring, attached or not.
 struct GuestRing {
-  ~GuestRing();  // unlinks PATH, PATH.kick and PATH.wake
+  ~GuestRing();  // unlinks PATH, PATH.kick, PATH.wake and PATH.mem
   void* backend = nullptr;  // Backend*, for the pid watcher callback
   uint32_t domain = 0;
   std::string path;
+  std::string user;  // the files' owner (--guest-ring PATH,user=), "" ours
+  bool shrunk_noted = false;  // the guest shrank a mapped file: dropped, said once
   bool files_created = false;
   uint64_t attach_id = 0;             // live attachment, 0 when none
   std::unique_ptr<SharedRing> ring;   // held here while no attachment owns it
@@ -51,12 +54,23 @@ struct GuestRing {
   int pidfd = -1;
   ev_io pid_io;
   struct ev_loop* loop = nullptr;
-  // The claiming guest's physical memory (zero-copy vcopy); unmapped when the
-  // guest goes. mem_error says why it is not mapped (logged once per guest).
+  // The claiming guest's physical memory (zero-copy vcopy), sent by its
+  // driver over PATH.mem; unmapped when the guest goes.
   GuestMemory mem;
-  std::string mem_error;
+  int mem_sock_fd = -1;  // PATH.mem
+  ev_io mem_io;
   void StopPidWatch();
 };
+
+// Gives PATH and the files beside it to `user` (a name or uid; its primary
+// group too), so that user's UML guest can open them. Needs CAP_CHOWN unless
+// the user is ours. false and *error (naming the cause) on failure.
+bool GiveGuestRingFiles(const std::string& path, const std::string& user, std::string* error);
+
+// Binds the datagram socket PATH.mem (mode 0600, replacing a stale one) on
+// which the guest sends its memory fd (wire/vdvk_ring.h, vdvk_mem_hello).
+// The socket, or -1 and *error.
+int BindGuestMemorySocket(const std::string& ring_path, std::string* error);
 
 // Creates PATH (mode 0600, replacing a stale file) and the two FIFOs, maps the
 // ring and opens the FIFOs. nullptr and *error on failure.

@@ -42,7 +42,7 @@ bool ValidHostPort(const std::string& s) {
 // One setting, shared by the file and the flags. Returns "" or an error.
 std::string ApplySetting(const std::string& key, const std::string& value, Options* o) {
   int64_t v = 0;
-  auto bad = [&](const char* what) { return "bad value '" + value + "' for " + key + " (" + what + ")"; };
+  auto bad = [&](const std::string& what) { return "bad value '" + value + "' for " + key + " (" + what + ")"; };
   if (key == "node") {
     if (!ParseInt(value, 0, 31, &v)) return bad("expected 0..31");
     o->node = static_cast<int32_t>(v);
@@ -92,11 +92,24 @@ std::string ApplySetting(const std::string& key, const std::string& value, Optio
     if (!ParseInt(value, 20, 600000, &v)) return bad("expected 20..600000");
     o->dead_ms = static_cast<int32_t>(v);
   } else if (key == "guest_ring") {
-    // The guest gets this path on its kernel command line (vdvk0=ring:PATH),
-    // which splits at spaces and commas.
-    if (value.empty() || value.size() > 4000 || value.find_first_of(" \t,") != std::string::npos)
-      return bad("expected a path without spaces or commas");
-    o->guest_rings.push_back(value);
+    // PATH[,user=NAME]. The guest gets PATH on its kernel command line
+    // (vdvk0=ring:PATH), which splits at spaces and commas.
+    const size_t comma = value.find(',');
+    Options::GuestRingSpec spec{value.substr(0, comma), ""};
+    const std::string& path = spec.path;
+    if (path.empty() || path.size() > 4000 || path.find_first_of(" \t") != std::string::npos)
+      return bad("expected PATH[,user=NAME], PATH without spaces or commas");
+    if (comma != std::string::npos) {
+      const std::string opt = value.substr(comma + 1);
+      if (opt.rfind("user=", 0) != 0) return bad("unknown option '" + opt + "' (expected user=NAME)");
+      spec.user = opt.substr(5);
+      // POSIX portable user names (or a uid): nothing a shell or log could misread.
+      if (spec.user.empty() || spec.user.size() > 64 ||
+          spec.user.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") !=
+              std::string::npos)
+        return bad("user= needs a user name or uid");
+    }
+    o->guest_rings.push_back(std::move(spec));
   } else if (key == "pin_timeout_ms") {
     if (!ParseInt(value, 1, 600000, &v)) return bad("expected 1..600000");
     o->pin_timeout_ms = static_cast<int32_t>(v);
@@ -142,9 +155,11 @@ std::string UsageText() {
          "  --heartbeat-ms N       link heartbeat period (default 500)\n"
          "  --dead-ms N            a silent peer is down after N ms (default 2000)\n"
          "  (config keys: listen, peer (repeatable), token, heartbeat_ms, dead_ms)\n"
-         "  --guest-ring PATH  serve a UML guest: creates ring file PATH and FIFOs\n"
-         "                   PATH.kick / PATH.wake (repeatable; boot the guest with\n"
-         "                   vdvk-uml --ring PATH)\n"
+         "  --guest-ring PATH[,user=NAME]  serve a UML guest: creates ring file PATH,\n"
+         "                   FIFOs PATH.kick / PATH.wake and socket PATH.mem (repeatable;\n"
+         "                   boot the guest with vdvk-uml --ring PATH). user=: the files\n"
+         "                   belong to NAME (or a uid), whose guest may then attach\n"
+         "                   (needs a backend running as root); default: our user\n"
          "  --pin-timeout-ms N  a guest that does not answer a request to pin a vcopy\n"
          "                   party's pages within N ms fails that vcopy with\n"
          "                   EDVSTIMEDOUT (default 5000; config key pin_timeout_ms)\n"

@@ -34,7 +34,11 @@ struct Options {
   std::string token;                     // cluster token, must match on both ends
   int32_t heartbeat_ms = 500;            // heartbeat period
   int32_t dead_ms = 2000;                // no answer for this long: the peer is down
-  std::vector<std::string> guest_rings;  // --guest-ring, one UML guest each
+  struct GuestRingSpec {
+    std::string path;  // the ring file; PATH.kick, PATH.wake, PATH.mem beside it
+    std::string user;  // ",user=NAME|UID": the files are given to this user ("" = ours)
+  };
+  std::vector<GuestRingSpec> guest_rings;  // --guest-ring, one UML guest each
   int32_t pin_timeout_ms = 5000;         // a guest's answer to a peer pin request
   bool help = false;
 };

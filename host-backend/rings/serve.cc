@@ -126,6 +126,7 @@ void Backend::ServeAll() {
     }
     ServeRound();
   }
+  DropShrunkGuests();
   bool backlog = false;
   for (auto& [id, a] : attachments_)
     if (!a->backlog.empty()) backlog = true;

@@ -1,5 +1,8 @@
 #include "host-backend/rings/shared_ring.h"
 
+#include "host-backend/rings/fault_guard.h"
+
+#include <fcntl.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -27,8 +30,11 @@ int SharedRing::MapAndInit(int fd, int32_t node_id) {
 std::unique_ptr<SharedRing> SharedRing::Create(const RingGeometry& g, int32_t node_id, int* err) {
   std::unique_ptr<SharedRing> r(new SharedRing());
   r->geo_ = g;
-  r->memfd_ = memfd_create("vdvk-ring", MFD_CLOEXEC);
-  if (r->memfd_ < 0 || ftruncate(r->memfd_, static_cast<off_t>(g.file_size)) != 0) {
+  r->memfd_ = memfd_create("vdvk-ring", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+  // Sealed at its size: the client gets this fd, and a ring it could shrink
+  // would SIGBUS us on the next access.
+  if (r->memfd_ < 0 || ftruncate(r->memfd_, static_cast<off_t>(g.file_size)) != 0 ||
+      fcntl(r->memfd_, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) != 0) {
     *err = -errno;
     return nullptr;
   }
@@ -45,6 +51,7 @@ std::unique_ptr<SharedRing> SharedRing::Create(const RingGeometry& g, int32_t no
 }
 
 SharedRing::~SharedRing() {
+  fault_guard::Unregister(guard_);
   if (map_) munmap(map_, geo_.file_size);
   if (memfd_ >= 0) close(memfd_);
   if (kick_fd_ >= 0) close(kick_fd_);
@@ -55,6 +62,8 @@ void SharedRing::ReleaseMemfd() {
   if (memfd_ >= 0) close(memfd_);
   memfd_ = -1;
 }
+
+bool SharedRing::lost() const { return fault_guard::Lost(guard_); }
 
 void SharedRing::MarkDead(uint32_t reason) {
   Ref(shm_hdr_->dead_reason).store(reason, std::memory_order_relaxed);

@@ -71,6 +71,9 @@ class SharedRing {
     return std::atomic_ref<int32_t>(const_cast<int32_t&>(shm_hdr_->client_host_pid))
         .load(std::memory_order_relaxed);
   }
+  // Guest rings: the guest shrank the ring file under us, the mapping now
+  // reads zeros (fault_guard.h). Host rings cannot shrink (sealed memfd).
+  bool lost() const;
   // Writes 1 to the wake eventfd (the client's doorbell).
   void RingWake();
   // Drains the kick eventfd (or FIFO: reads until it is empty).
@@ -96,6 +99,7 @@ class SharedRing {
   const vdvk_sqe* shm_sq_ = nullptr;
   vdvk_cqe* shm_cq_ = nullptr;
   uint8_t* shm_bufs_ = nullptr;
+  int guard_ = -1;  // fault_guard slot (guest rings)
 };
 
 }  // namespace vdvk::rings

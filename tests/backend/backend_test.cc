@@ -1,4 +1,5 @@
 // backend_test - the real host-backend binary, driven through raw rings.
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <poll.h>
 #include <signal.h>
@@ -94,6 +95,18 @@ TEST_F(BackendTest, HandshakeAndGetDvsInfo) {
   EXPECT_EQ(info.max_copylen, 1 << 20);
   // Many calls in a row go through (indices wrap the 16-entry SQ).
   for (int i = 0; i < 100; ++i) ASSERT_EQ(DvsInfo(c), kNode) << i;
+}
+
+TEST_F(BackendTest, ClientCannotResizeItsRing) {
+  // A shrunk ring would SIGBUS the backend at its next look: the memfd is sealed.
+  StartBackend();
+  RawClient c;
+  ASSERT_EQ(c.Attach(sock_), 0);
+  EXPECT_EQ(ftruncate(c.ring_fd(), 0), -1);
+  EXPECT_EQ(errno, EPERM);
+  EXPECT_EQ(ftruncate(c.ring_fd(), 1 << 30), -1);
+  EXPECT_EQ(fcntl(c.ring_fd(), F_GET_SEALS), F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL);
+  EXPECT_EQ(DvsInfo(c), kNode);
 }
 
 TEST_F(BackendTest, BadHelloIsRefused) {

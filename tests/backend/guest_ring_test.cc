@@ -4,8 +4,11 @@
 // covered wherever ctest runs. The real driver is covered by uml.guest_dvk.
 #include <fcntl.h>
 #include <poll.h>
+#include <pwd.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -17,6 +20,37 @@
 
 namespace vdvk::test {
 namespace {
+
+// What the guest driver does at attach (vdvk_give_memory): one datagram to
+// PATH.mem, a hello with `fds` attached. 0 or -errno.
+int SendMemHello(const std::string& ring, const std::vector<int>& fds,
+                 uint32_t magic = VDVK_MEM_MAGIC) {
+  sockaddr_un sa{};
+  sa.sun_family = AF_UNIX;
+  std::snprintf(sa.sun_path, sizeof(sa.sun_path), "%s.mem", ring.c_str());
+  int s = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (s < 0) return -errno;
+  vdvk_mem_hello h{magic, VDVK_RING_VERSION};
+  iovec iov{&h, sizeof(h)};
+  msghdr mh{};
+  mh.msg_name = &sa;
+  mh.msg_namelen = sizeof(sa);
+  mh.msg_iov = &iov;
+  mh.msg_iovlen = 1;
+  std::vector<char> ctl(CMSG_SPACE(sizeof(int) * (fds.empty() ? 1 : fds.size())));
+  if (!fds.empty()) {
+    mh.msg_control = ctl.data();
+    mh.msg_controllen = CMSG_SPACE(sizeof(int) * fds.size());
+    cmsghdr* c = CMSG_FIRSTHDR(&mh);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int) * fds.size());
+    std::memcpy(CMSG_DATA(c), fds.data(), sizeof(int) * fds.size());
+  }
+  int r = sendmsg(s, &mh, 0) == static_cast<ssize_t>(sizeof(h)) ? 0 : -errno;
+  close(s);
+  return r;
+}
 
 // The guest kernel's side of a guest ring, reduced to what the tests need.
 class FakeGuest {
@@ -141,6 +175,9 @@ TEST_F(GuestRingTest, FilesCreatedValidAndRemovedOnExit) {
   EXPECT_TRUE(S_ISFIFO(st.st_mode));
   ASSERT_EQ(stat((ring_ + ".wake").c_str(), &st), 0);
   EXPECT_TRUE(S_ISFIFO(st.st_mode));
+  ASSERT_EQ(stat((ring_ + ".mem").c_str(), &st), 0);
+  EXPECT_TRUE(S_ISSOCK(st.st_mode));
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
   FakeGuest g;
   ASSERT_TRUE(g.Open(ring_));
   EXPECT_EQ(g.hdr()->magic, VDVK_RING_MAGIC);
@@ -153,6 +190,69 @@ TEST_F(GuestRingTest, FilesCreatedValidAndRemovedOnExit) {
   EXPECT_FALSE(Exists(ring_));
   EXPECT_FALSE(Exists(ring_ + ".kick"));
   EXPECT_FALSE(Exists(ring_ + ".wake"));
+  EXPECT_FALSE(Exists(ring_ + ".mem"));
+}
+
+TEST_F(GuestRingTest, UserOptionGivesTheFilesToThatUser) {
+  passwd* nobody = getpwnam("nobody");
+  if (getuid() != 0 || nobody == nullptr) GTEST_SKIP() << "needs root and a user 'nobody'";
+  const uid_t uid = nobody->pw_uid;
+  const gid_t gid = nobody->pw_gid;
+  ring_ = dir_ + "/g.ring";
+  StartBackend({"--guest-ring", ring_ + ",user=nobody"});
+  for (const char* suffix : {"", ".kick", ".wake", ".mem"}) {
+    struct stat st;
+    ASSERT_EQ(stat((ring_ + suffix).c_str(), &st), 0) << suffix;
+    EXPECT_EQ(st.st_uid, uid) << suffix;
+    EXPECT_EQ(st.st_gid, gid) << suffix;
+    EXPECT_EQ(st.st_mode & 0777, 0600u) << suffix;
+  }
+}
+
+TEST_F(GuestRingTest, GuestThatShrinksItsRingIsDroppedAndTheRingMadeAnew) {
+  StartWithGuestRing();
+  RawClient host;
+  ASSERT_EQ(host.Attach(sock_), 0);
+  // The "UML process" the backend watches: a child we kill at the end.
+  pid_t uml = fork();
+  if (uml == 0) {
+    pause();
+    _exit(0);
+  }
+  {
+    FakeGuest g;
+    ASSERT_TRUE(g.Open(ring_));
+    g.Claim(uml);
+    ASSERT_EQ(g.Bind(300, 40), 40);
+    // The hostile guest: its ring file shrinks to nothing under the backend,
+    // then it kicks (its own mapping is not touched again).
+    ASSERT_EQ(truncate(ring_.c_str(), 0), 0);
+    g.Kick();
+    EXPECT_TRUE(Eventually([&] { return ReadFile(log_).find("shrank its ring file") != std::string::npos; }));
+  }
+  EXPECT_EQ(DvsInfo(host), kNode);  // alive, serving the host
+  EXPECT_TRUE(Eventually([&] { return SlotFree(host, 40); })) << "the dropped guest's endpoint";
+  // When that guest dies, the next one gets a whole new ring.
+  kill(uml, SIGKILL);
+  waitpid(uml, nullptr, 0);
+  EXPECT_TRUE(Eventually([&] { return ReadFile(log_).find("ring files made anew") != std::string::npos; }));
+  struct stat st;
+  ASSERT_EQ(stat(ring_.c_str(), &st), 0);
+  EXPECT_GT(st.st_size, 0);
+  FakeGuest next;
+  ASSERT_TRUE(next.Open(ring_));
+  next.Claim(getpid());
+  EXPECT_EQ(next.Bind(301, 41), 41);
+  EXPECT_EQ(DvsInfo(host), kNode);
+}
+
+TEST_F(GuestRingTest, UnknownUserIsAStartError) {
+  std::string out, err;
+  EXPECT_EQ(RunBackendSync({"--node", "1", "--socket", dir_ + "/x.sock", "--guest-ring",
+                            dir_ + "/g.ring,user=no-such-user-vdvk"},
+                           &out, &err),
+            1);
+  EXPECT_NE(err.find("no such user 'no-such-user-vdvk'"), std::string::npos) << err;
 }
 
 TEST_F(GuestRingTest, CallerIsGuestPidInItsDomainAndProcExitUnbinds) {
@@ -253,26 +353,39 @@ TEST_F(GuestRingTest, GuestVcopyWithoutMemoryIsNoSys) {
   EXPECT_EQ(c->res, EDVSNOSYS);
 }
 
+// A "memory file" the way UML makes one (an unlinked file), mapped; -1 on failure.
+int MakeMemoryFile(const std::string& path, uint64_t size, uint8_t** map) {
+  int fd = open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (fd < 0) return -1;
+  unlink(path.c_str());
+  void* p = MAP_FAILED;
+  if (ftruncate(fd, static_cast<off_t>(size)) == 0)
+    p = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  if (p == MAP_FAILED) {
+    close(fd);
+    return -1;
+  }
+  *map = static_cast<uint8_t*>(p);
+  return fd;
+}
+
 // Peer pins: a host process copies into guest process 300, blocked in a
-// receive. The test process plays the UML kernel, so it must hold a "memory
-// file" the way UML does (an unlinked "#..." file); the backend maps it and
-// the fake guest answers PIN requests with extents inside it.
+// receive. The test process plays the UML kernel: it holds a memory file,
+// hands it over on PATH.mem as the driver does, and answers PIN requests with
+// extents inside it.
 class GuestPinTest : public GuestRingTest {
  protected:
   static constexpr uint64_t kMem = 256 * 1024;
   void SetUp() override {
     GuestRingTest::SetUp();
-    const std::string path = dir_ + "/#physmem";
-    mem_fd_ = open(path.c_str(), O_RDWR | O_CREAT | O_EXCL, 0600);
+    mem_fd_ = MakeMemoryFile(dir_ + "/physmem", kMem, &mem_);
     ASSERT_GE(mem_fd_, 0);
-    ASSERT_EQ(ftruncate(mem_fd_, kMem), 0);
-    unlink(path.c_str());
-    void* p = mmap(nullptr, kMem, PROT_READ | PROT_WRITE, MAP_SHARED, mem_fd_, 0);
-    ASSERT_NE(p, MAP_FAILED);
-    mem_ = static_cast<uint8_t*>(p);
     StartWithGuestRing({"--pin-timeout-ms", std::to_string(pin_timeout_ms_)});
     ASSERT_TRUE(g_.Open(ring_));
     g_.Claim(getpid());
+    if (give_memory_) {
+      ASSERT_EQ(SendMemHello(ring_, {mem_fd_}), 0);
+    }
   }
   void TearDown() override {
     if (mem_) munmap(mem_, kMem);
@@ -321,6 +434,7 @@ class GuestPinTest : public GuestRingTest {
     g_.Submit(d);
   }
   int pin_timeout_ms_ = 10000;  // longer than any test waits for an answer
+  bool give_memory_ = true;
   int mem_fd_ = -1;
   uint8_t* mem_ = nullptr;
   FakeGuest g_;
@@ -396,6 +510,128 @@ TEST_F(GuestPinTest, PinDoneNobodyAskedForDropsGuest) {
   EXPECT_TRUE(Eventually([&] { return g_.hdr()->state == VDVK_STATE_DEAD; }));
   EXPECT_EQ(g_.hdr()->dead_reason, VDVK_DEAD_BAD_TAG);
   EXPECT_EQ(DvsInfo(host_), kNode);
+}
+
+// PATH.mem takes the memory of the ring's claimant only, once, and only as
+// one fd of a non-empty regular file with an exact hello.
+class GuestMemoryTest : public GuestPinTest {
+ protected:
+  GuestMemoryTest() { give_memory_ = false; }
+  // A host vcopy of 64 bytes into guest process 300: the result, after
+  // answering the pin (if one comes) with page 2 of the memory file.
+  int32_t VcopyIntoGuest(uint8_t fill) {
+    uint8_t src[64];
+    std::memset(src, fill, sizeof(src));
+    HostVcopyToGuest(src, sizeof(src));
+    auto c = host_.WaitCqe(300);
+    if (c) return c->res;  // answered without a pin (EDVSNOSYS)
+    auto pin = g_.WaitCqe();
+    if (!pin || pin->flags != VDVK_CQE_F_PIN) return -1000;
+    PinDone(pin->tag, 0, {{2 * 4096, 64}});
+    c = host_.WaitCqe();
+    auto unpin = g_.WaitCqe();
+    if (!unpin || unpin->flags != VDVK_CQE_F_UNPIN) return -1001;
+    return c ? c->res : -1002;
+  }
+};
+
+TEST_F(GuestMemoryTest, OnlyAnExactHelloWithOneRegularFileIsTaken) {
+  int pipefd[2];
+  ASSERT_EQ(pipe(pipefd), 0);
+  int empty = open(dir_.c_str(), O_TMPFILE | O_RDWR, 0600);  // size 0
+  ASSERT_GE(empty, 0);
+  {
+    // A datagram shorter than a hello.
+    sockaddr_un sa{};
+    sa.sun_family = AF_UNIX;
+    std::snprintf(sa.sun_path, sizeof(sa.sun_path), "%s.mem", ring_.c_str());
+    int s = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    ASSERT_EQ(sendto(s, "DVKM", 4, 0, reinterpret_cast<sockaddr*>(&sa), sizeof(sa)), 4);
+    close(s);
+  }
+  EXPECT_EQ(SendMemHello(ring_, {mem_fd_}, 0x12345678), 0);   // bad magic
+  EXPECT_EQ(SendMemHello(ring_, {}), 0);                      // no fd
+  EXPECT_EQ(SendMemHello(ring_, {mem_fd_, mem_fd_}), 0);      // two fds
+  EXPECT_EQ(SendMemHello(ring_, {pipefd[0]}), 0);             // not a file
+  EXPECT_EQ(SendMemHello(ring_, {empty}), 0);                 // empty file
+  Setup(true);
+  EXPECT_EQ(VcopyIntoGuest(0x11), EDVSNOSYS);
+  // Then the real thing (the failed vcopy left process 300 in its receive):
+  // the vcopy lands in the guest's pages.
+  ASSERT_EQ(SendMemHello(ring_, {mem_fd_}), 0);
+  ASSERT_TRUE(Eventually([&] { return ReadFile(log_).find("memory mapped") != std::string::npos; }));
+  EXPECT_EQ(VcopyIntoGuest(0x22), 0);
+  EXPECT_EQ(mem_[2 * 4096], 0x22);
+  EXPECT_EQ(mem_[2 * 4096 + 63], 0x22);
+  const std::string log = ReadFile(log_);
+  for (const char* why : {"not one whole hello", "bad magic", "not exactly one fd",
+                          "not a non-empty regular file"})
+    EXPECT_NE(log.find(why), std::string::npos) << why;
+  close(pipefd[0]);
+  close(pipefd[1]);
+  close(empty);
+}
+
+TEST_F(GuestMemoryTest, MemoryFromAProcessThatDidNotClaimTheRingIsRefused) {
+  pid_t child = fork();
+  if (child == 0) _exit(SendMemHello(ring_, {mem_fd_}) == 0 ? 0 : 1);
+  int st = 0;
+  ASSERT_EQ(waitpid(child, &st, 0), child);
+  ASSERT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+  Setup(true);
+  EXPECT_EQ(VcopyIntoGuest(0x33), EDVSNOSYS);
+  EXPECT_NE(ReadFile(log_).find("did not claim this ring"), std::string::npos);
+}
+
+TEST_F(GuestMemoryTest, SecondMemoryIsRefusedTheFirstStays) {
+  ASSERT_EQ(SendMemHello(ring_, {mem_fd_}), 0);
+  uint8_t* other_map = nullptr;
+  int other = MakeMemoryFile(dir_ + "/other", kMem, &other_map);
+  ASSERT_GE(other, 0);
+  ASSERT_EQ(SendMemHello(ring_, {other}), 0);
+  Setup(true);
+  EXPECT_EQ(VcopyIntoGuest(0x44), 0);
+  EXPECT_EQ(mem_[2 * 4096], 0x44);
+  EXPECT_EQ(other_map[2 * 4096], 0);
+  EXPECT_NE(ReadFile(log_).find("gave its memory already"), std::string::npos);
+  munmap(other_map, kMem);
+  close(other);
+}
+
+TEST_F(GuestPinTest, GuestThatShrinksItsMemoryFailsItsVcopyAndIsDropped) {
+  Setup(true);
+  ASSERT_EQ(g_.Bind(301, 21), 21);
+  // Guest process 301 copies from its page 0 into process 300's page 1 (pinned
+  // on request): a memcpy between two places of the guest's memory, which the
+  // guest has just emptied.
+  ASSERT_EQ(ftruncate(mem_fd_, 0), 0);
+  vdvk_sqe s = MakeSqe(VDVK_OP_VCOPY, 4242);
+  s.caller_pid = 301;
+  s.caller_tid = 301;
+  s.arg[0] = SELF;
+  s.arg[1] = 20;
+  s.arg[2] = 64;
+  s.u.arg64[0] = 0x1000;
+  s.u.arg64[1] = 0x2000;
+  s.flags = VDVK_SQE_F_GUEST_PHYS;
+  vdvk_phys_list h{1, 0, 0};
+  vdvk_phys_extent ext{0, 64};
+  std::memcpy(g_.buf(4), &h, sizeof(h));
+  std::memcpy(g_.buf(4) + sizeof(h), &ext, sizeof(ext));
+  s.buf_index = 4;
+  s.buf_len = sizeof(h) + sizeof(ext);
+  g_.Submit(s);
+  auto pin = g_.WaitCqe();
+  ASSERT_TRUE(pin && pin->flags == VDVK_CQE_F_PIN);
+  PinDone(pin->tag, 0, {{4096, 64}});
+  std::optional<vdvk_cqe> c;
+  for (int i = 0; i < 3 && !(c && c->tag == 4242); ++i) c = g_.WaitCqe();  // past the UNPIN
+  ASSERT_TRUE(c && c->tag == 4242);
+  EXPECT_TRUE(c->res == EDVSSRCDIED || c->res == EDVSDSTDIED) << c->res;
+  EXPECT_TRUE(Eventually([&] { return g_.hdr()->state == VDVK_STATE_DEAD; }));
+  EXPECT_EQ(g_.hdr()->dead_reason, VDVK_DEAD_SHRUNK);
+  EXPECT_NE(ReadFile(log_).find("shrank its memory file"), std::string::npos);
+  EXPECT_EQ(DvsInfo(host_), kNode);  // the backend serves on
 }
 
 class GuestPinTimeoutTest : public GuestPinTest {

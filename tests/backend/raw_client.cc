@@ -153,7 +153,7 @@ int BackendProcess::StopWith(int sig, int timeout_ms) {
 
 RawClient::~RawClient() {
   if (base_) munmap(base_, size_);
-  for (int fd : {sock_, kick_, wake_})
+  for (int fd : {sock_, ring_fd_, kick_, wake_})
     if (fd >= 0) close(fd);
 }
 
@@ -184,7 +184,7 @@ int RawClient::Attach(const std::string& socket_path, uint32_t sq_entries, uint3
   wake_ = fds[2];
   size_ = w.file_size;
   void* m = mmap(nullptr, size_, PROT_READ | PROT_WRITE, MAP_SHARED, fds[0], 0);
-  close(fds[0]);
+  ring_fd_ = fds[0];  // kept: a hostile test may try to resize it
   if (m == MAP_FAILED) return -errno;
   base_ = static_cast<uint8_t*>(m);
   hdr_ = reinterpret_cast<vdvk_ring_hdr*>(base_);

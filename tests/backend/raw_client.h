@@ -53,6 +53,7 @@ class RawClient {
   vdvk_sqe* sqe(uint32_t idx) { return &sq_[idx & (hdr_->sq_entries - 1)]; }
   uint8_t* buf(uint32_t i) { return base_ + hdr_->buf_off + uint64_t{i} * hdr_->buf_size; }
   int sock() const { return sock_; }
+  int ring_fd() const { return ring_fd_; }  // the ring memfd from the welcome
 
   // Writes the entry at sq_tail, publishes it and kicks if the backend sleeps.
   void Submit(const vdvk_sqe& e);
@@ -73,6 +74,7 @@ class RawClient {
 
  private:
   int sock_ = -1;
+  int ring_fd_ = -1;
   int kick_ = -1;
   int wake_ = -1;
   uint8_t* base_ = nullptr;

@@ -11,7 +11,7 @@
  * backend through PATH.kick and sleeps until the IRQ on PATH.wake brings the
  * completion. VDVK_OP_VCOPY pins the caller's pages for the call and sends
  * their guest-physical extents; the backend copies through its mapping of
- * our memory file. Host quirk: the doorbells are FIFOs because an eventfd raises
+ * our memory file, whose fd we send it at attach (PATH.mem). Host quirk: the doorbells are FIFOs because an eventfd raises
  * no SIGIO, so a UML IRQ on it never fires.
  *
  * Everything in the ring file is written by another process and is hostile:
@@ -44,6 +44,7 @@
 #include <init.h>
 #include <irq_kern.h>
 #include <irq_user.h>
+#include <mem.h>
 
 #include "vdvk_ioctl.h"
 #include "vdvk_ring.h"
@@ -1026,7 +1027,28 @@ static int __init vdvk_parse_spec(const char *spec, char *path, size_t path_size
 static char vdvk_path_buf[PATH_MAX] __initdata;
 static char vdvk_kick_buf[PATH_MAX + 8] __initdata;
 static char vdvk_wake_buf[PATH_MAX + 8] __initdata;
+static char vdvk_mem_buf[PATH_MAX + 8] __initdata;
 static struct vdvk_ring_hdr vdvk_hdr_copy __initdata;
+
+/*
+ * Hands our physical memory (UML's memory file) to the backend through
+ * PATH.mem, so it can copy vcopy data straight between guests' pages
+ * (wire/vdvk_ring.h). Sent after the claim: the backend takes it only from
+ * the claiming pid. Without it the guest runs, but its vcopies fail.
+ */
+static void __init vdvk_give_memory(struct vdvk_dev *dev)
+{
+	struct vdvk_mem_hello hello = { VDVK_MEM_MAGIC, VDVK_RING_VERSION };
+	unsigned long long off;
+	int fd = phys_mapping(0, &off);
+	int err;
+
+	snprintf(vdvk_mem_buf, sizeof(vdvk_mem_buf), "%s.mem", vdvk_path_buf);
+	err = fd < 0 || off != 0 ? -EBADF : vdvk_user_send_fd(vdvk_mem_buf, fd, &hello, sizeof(hello));
+	if (err)
+		pr_warn("vdvk%d: cannot give guest memory to the backend through %s (error %d): vcopy fails with EDVSNOSYS\n",
+			dev->index, vdvk_mem_buf, err);
+}
 
 static int __init vdvk_attach(struct vdvk_dev *dev)
 {
@@ -1131,6 +1153,7 @@ static int __init vdvk_attach(struct vdvk_dev *dev)
 	}
 	dev->irq = err;
 	err = 0;
+	vdvk_give_memory(dev);
 	/* Tells the backend our pid now, so a guest that dies before its first
 	 * call still frees the ring. */
 	vdvk_user_kick(dev->kick_fd);

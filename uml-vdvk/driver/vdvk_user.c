@@ -7,8 +7,11 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <string.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "vdvk_user.h"
@@ -114,6 +117,51 @@ void vdvk_user_drain(int fd)
 	do {
 		n = read(fd, buf, sizeof(buf));
 	} while (n > 0 || (n < 0 && errno == EINTR));
+}
+
+int vdvk_user_send_fd(const char *sock_path, int fd, const void *msg, unsigned int len)
+{
+	struct sockaddr_un sa;
+	union {
+		char buf[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} ctl;
+	struct iovec iov = { (void *)msg, len };
+	struct msghdr mh;
+	struct cmsghdr *c;
+	ssize_t n;
+	int s, err = 0;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sun_family = AF_UNIX;
+	if (strlen(sock_path) >= sizeof(sa.sun_path))
+		return -ENAMETOOLONG;
+	strcpy(sa.sun_path, sock_path);
+	/* One datagram carries the message and the fd at once; non-blocking:
+	 * a full queue must fail, not stall the UML kernel. */
+	s = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (s < 0)
+		return -errno;
+	memset(&ctl, 0, sizeof(ctl));
+	memset(&mh, 0, sizeof(mh));
+	mh.msg_name = &sa;
+	mh.msg_namelen = sizeof(sa);
+	mh.msg_iov = &iov;
+	mh.msg_iovlen = 1;
+	mh.msg_control = ctl.buf;
+	mh.msg_controllen = sizeof(ctl.buf);
+	c = CMSG_FIRSTHDR(&mh);
+	c->cmsg_level = SOL_SOCKET;
+	c->cmsg_type = SCM_RIGHTS;
+	c->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(c), &fd, sizeof(int));
+	n = sendmsg(s, &mh, MSG_NOSIGNAL);
+	if (n < 0)
+		err = -errno;
+	else if ((unsigned int)n != len)
+		err = -EIO;
+	close(s);
+	return err;
 }
 
 int vdvk_user_host_pid(void)

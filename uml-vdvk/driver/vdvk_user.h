@@ -37,6 +37,12 @@ void vdvk_user_kick(int fd);
 /* Reads the wake FIFO empty (the IRQ is edge-triggered). */
 void vdvk_user_drain(int fd);
 
+/*
+ * Sends @msg with @fd attached (SCM_RIGHTS) as one datagram to the unix
+ * SOCK_DGRAM socket @sock_path. Never blocks.
+ */
+int vdvk_user_send_fd(const char *sock_path, int fd, const void *msg, unsigned int len);
+
 /* The host pid of the UML kernel process (what the backend watches). */
 int vdvk_user_host_pid(void);
 

@@ -51,9 +51,9 @@ wait_ep() {
 }
 
 # Starts host-backend (`backend`) as node 5 on $work/node5.sock serving guest
-# rings RING..., with DC 0's system slots raised to 128 (guest servers bind
-# low endpoints); waits for the socket and the ring files. Sets backend_pid
-# and exports VDVK_SOCKET.
+# rings RING[,user=NAME]..., with DC 0's system slots raised to 128 (guest
+# servers bind low endpoints); waits for the socket and the ring files. Sets
+# backend_pid and exports VDVK_SOCKET.
 start_backend() {
 	sock=$work/node5.sock
 	export VDVK_SOCKET=$sock
@@ -67,7 +67,7 @@ start_backend() {
 	for _ in $(seq 100); do
 		ok=1
 		[[ -S $sock ]] || ok=0
-		for r in "$@"; do [[ -f $r && -p $r.kick && -p $r.wake ]] || ok=0; done
+		for r in "${@%%,*}"; do [[ -f $r && -p $r.kick && -p $r.wake && -S $r.mem ]] || ok=0; done
 		((ok)) && return 0
 		sleep 0.05
 	done
