@@ -162,6 +162,14 @@ class GuestRingTest : public BackendTest {
     }
     return f();
   }
+  // A new guest on the same ring (after the last one died) binds and is served.
+  void ExpectNextGuestServed(RawClient& host, pid_t guest_pid, int ep) {
+    FakeGuest next;
+    ASSERT_TRUE(next.Open(ring_));
+    next.Claim(getpid());
+    EXPECT_EQ(next.Bind(guest_pid, ep), ep);
+    EXPECT_EQ(DvsInfo(host), kNode);
+  }
   std::string ring_;
 };
 
@@ -239,11 +247,7 @@ TEST_F(GuestRingTest, GuestThatShrinksItsRingIsDroppedAndTheRingMadeAnew) {
   struct stat st;
   ASSERT_EQ(stat(ring_.c_str(), &st), 0);
   EXPECT_GT(st.st_size, 0);
-  FakeGuest next;
-  ASSERT_TRUE(next.Open(ring_));
-  next.Claim(getpid());
-  EXPECT_EQ(next.Bind(301, 41), 41);
-  EXPECT_EQ(DvsInfo(host), kNode);
+  ExpectNextGuestServed(host, 301, 41);
 }
 
 TEST_F(GuestRingTest, UnknownUserIsAStartError) {
@@ -304,12 +308,7 @@ TEST_F(GuestRingTest, GuestDeathFreesEndpointsAndResetsRing) {
     }));
     EXPECT_EQ(g.hdr()->state, VDVK_STATE_LIVE);
   }
-  // A new guest works on the same ring.
-  FakeGuest g2;
-  ASSERT_TRUE(g2.Open(ring_));
-  g2.Claim(getpid());
-  EXPECT_EQ(g2.Bind(200, 31), 31);
-  EXPECT_EQ(DvsInfo(host), kNode);
+  ExpectNextGuestServed(host, 200, 31);
 }
 
 TEST_F(GuestRingTest, ClaimByDeadPidFreesRingAtOnce) {

@@ -54,11 +54,16 @@ check_run() {
 	((moved_zc >= moved)) || fail "$what: vcopy_zero_copy_bytes grew by $moved_zc, want >= $moved"
 }
 
-"$peer" 11 $((2 << 20)) >"$work/peer.log" 2>&1 &
-peer_pid=$!
-pids+=("$peer_pid")
-for _ in $(seq 100); do grep -q bound "$work/peer.log" && break; sleep 0.05; done
-grep -q bound "$work/peer.log" || fail "vcopy_peer did not bind: $(cat "$work/peer.log")"
+# Starts the host vcopy_peer on endpoint 11, logging to LOG; sets peer_pid.
+start_peer() {
+	"$peer" 11 $((2 << 20)) >"$1" 2>&1 &
+	peer_pid=$!
+	pids+=("$peer_pid")
+	for _ in $(seq 100); do grep -q bound "$1" && break; sleep 0.05; done
+	grep -q bound "$1" || fail "vcopy_peer did not bind: $(cat "$1")"
+}
+
+start_peer "$work/peer.log"
 
 before=$(zero_copy)
 [[ -n $before ]] || fail "dvkctl status: no vcopy_zero_copy_bytes"
@@ -117,11 +122,7 @@ uml_nobody() {
 	runuser -u nobody -- env HOME="$nhome" TMPDIR="$nhome" "$launcher" "${tmpopt[@]}" \
 		--kernel "$work/linux" "$@"
 }
-"$peer" 11 $((2 << 20)) >"$work/peer3.log" 2>&1 &
-peer_pid=$!
-pids+=("$peer_pid")
-for _ in $(seq 100); do grep -q bound "$work/peer3.log" && break; sleep 0.05; done
-grep -q bound "$work/peer3.log" || fail "vcopy_peer did not bind: $(cat "$work/peer3.log")"
+start_peer "$work/peer3.log"
 before=$(zero_copy)
 out=$(uml_nobody --timeout 120 --ring "$ring3" -- /bin/sh -c \
 	"$guest 11 44 4; rc=\$?; dmesg | grep -i -E 'oops|bug:|panic|call trace'; exit \$rc" 2>&1)
