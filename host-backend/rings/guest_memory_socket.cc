@@ -7,6 +7,7 @@
 // exactly one fd must come with it, the sender must be the process that claimed
 // the ring (as the kernel reports the sender), and the fd must be a non-empty
 // regular file (GuestMemory::MapFd).
+#include <fcntl.h>
 #include <spdlog/spdlog.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -23,7 +24,7 @@
 
 namespace vdvk::rings {
 
-int BindGuestMemorySocket(const std::string& ring_path, std::string* error) {
+int BindGuestMemorySocket(const std::string& ring_path, uid_t uid, gid_t gid, std::string* error) {
   const std::string path = ring_path + ".mem";
   sockaddr_un sa{};
   sa.sun_family = AF_UNIX;
@@ -37,9 +38,17 @@ int BindGuestMemorySocket(const std::string& ring_path, std::string* error) {
   const int on = 1;
   int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   // SO_PASSCRED: the kernel tells us each sender's real pid.
-  if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_PASSCRED, &on, sizeof(on)) != 0 ||
-      bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof(sa)) != 0 || chmod(path.c_str(), 0600) != 0) {
-    *error = "cannot receive on " + path + ": " + std::strerror(errno);
+  // The socket file gets its mode from the umask at bind (0600, no window
+  // with more); its owner cannot be set through the fd, and
+  // AT_SYMLINK_NOFOLLOW keeps a link put in its place from being followed.
+  int bound = -1;
+  if (fd >= 0 && setsockopt(fd, SOL_SOCKET, SO_PASSCRED, &on, sizeof(on)) == 0) {
+    const mode_t old_mask = umask(0177);
+    bound = bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof(sa));
+    umask(old_mask);
+  }
+  if (bound != 0 || fchownat(AT_FDCWD, path.c_str(), uid, gid, AT_SYMLINK_NOFOLLOW) != 0) {
+    *error = OwnerError("cannot receive on " + path, uid, errno);
     if (fd >= 0) close(fd);
     return -1;
   }

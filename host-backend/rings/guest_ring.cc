@@ -26,14 +26,15 @@ namespace vdvk::rings {
 // ---- files -----------------------------------------------------------------------
 
 std::unique_ptr<SharedRing> SharedRing::CreateFile(const std::string& path, const RingGeometry& g,
-                                                   int32_t node_id, int* err) {
+                                                   int32_t node_id, uid_t uid, gid_t gid, int* err) {
   std::unique_ptr<SharedRing> r(new SharedRing());
   r->geo_ = g;
   // A stale file is a dead backend's (we hold the instance lock); a fresh
-  // inode also drops any mapping an old guest still has.
+  // inode also drops any mapping an old guest still has. Ownership goes
+  // through our fds, never a path the guest's user could have replaced.
   unlink(path.c_str());
   int fd = open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-  if (fd < 0 || ftruncate(fd, static_cast<off_t>(g.file_size)) != 0) {
+  if (fd < 0 || ftruncate(fd, static_cast<off_t>(g.file_size)) != 0 || fchown(fd, uid, gid) != 0) {
     *err = -errno;
     if (fd >= 0) close(fd);
     return nullptr;
@@ -58,7 +59,8 @@ std::unique_ptr<SharedRing> SharedRing::CreateFile(const std::string& path, cons
   // side reads EOF while the other is away.
   r->kick_fd_ = open(kick.c_str(), O_RDWR | O_NONBLOCK | O_CLOEXEC);
   r->wake_fd_ = open(wake.c_str(), O_RDWR | O_NONBLOCK | O_CLOEXEC);
-  if (r->kick_fd_ < 0 || r->wake_fd_ < 0) {
+  if (r->kick_fd_ < 0 || r->wake_fd_ < 0 || fchown(r->kick_fd_, uid, gid) != 0 ||
+      fchown(r->wake_fd_, uid, gid) != 0) {
     *err = -errno;
     return nullptr;
   }
@@ -76,37 +78,38 @@ void SharedRing::Reinit(int32_t node_id) {
   }
 }
 
+std::string OwnerError(const std::string& what, uid_t uid, int err) {
+  std::string e = what + ": " + std::strerror(err);
+  if (err == EPERM && uid != static_cast<uid_t>(-1))
+    e += " (only a backend running as root can serve another user's guest, uid " +
+         std::to_string(uid) + ")";
+  return e;
+}
+
 std::unique_ptr<SharedRing> CreateGuestRingFiles(const std::string& path, const RingGeometry& g,
-                                                 int32_t node_id, std::string* error) {
+                                                 int32_t node_id, uid_t uid, gid_t gid,
+                                                 std::string* error) {
   int err = 0;
-  auto r = SharedRing::CreateFile(path, g, node_id, &err);
-  if (!r) *error = "cannot create guest ring " + path + ": " + std::strerror(-err);
+  auto r = SharedRing::CreateFile(path, g, node_id, uid, gid, &err);
+  if (!r) *error = OwnerError("cannot create guest ring " + path, uid, -err);
   return r;
 }
 
-bool GiveGuestRingFiles(const std::string& path, const std::string& user, std::string* error) {
+bool ResolveGuestUser(const std::string& user, uid_t* uid, gid_t* gid, std::string* error) {
   // A name, or a uid with an entry in the user database (for its group).
   std::vector<char> buf(16384);
   passwd pw{};
   passwd* found = nullptr;
   getpwnam_r(user.c_str(), &pw, buf.data(), buf.size(), &found);
   if (found == nullptr && user.find_first_not_of("0123456789") == std::string::npos &&
-      user.size() < 10)
+      !user.empty() && user.size() < 10)
     getpwuid_r(static_cast<uid_t>(std::stoul(user)), &pw, buf.data(), buf.size(), &found);
   if (found == nullptr) {
-    *error = "guest ring " + path + ": no such user '" + user + "'";
+    *error = "no such user '" + user + "'";
     return false;
   }
-  for (const char* suffix : {"", ".kick", ".wake", ".mem"}) {
-    const std::string f = path + suffix;
-    if (chown(f.c_str(), found->pw_uid, found->pw_gid) != 0) {
-      *error = "cannot give " + f + " to user " + user + " (uid " + std::to_string(found->pw_uid) +
-               "): " + std::strerror(errno) +
-               (errno == EPERM ? " (only a backend running as root can serve another user's guest)"
-                               : "");
-      return false;
-    }
-  }
+  *uid = found->pw_uid;
+  *gid = found->pw_gid;
   return true;
 }
 
@@ -143,17 +146,19 @@ bool Backend::AddGuestRing(const std::string& path, const std::string& user, std
       return false;
     }
   auto g = std::make_unique<GuestRing>();
+  if (!user.empty() && !ResolveGuestUser(user, &g->uid, &g->gid, error)) {
+    *error = "guest ring " + path + ": " + *error;
+    return false;
+  }
   g->backend = this;
   g->loop = loop_;
   g->domain = static_cast<uint32_t>(guests_.size()) + 1;
   g->path = path;
-  g->user = user;
   g->files_created = true;  // from here on the destructor cleans up
-  g->ring = CreateGuestRingFiles(path, *geo, cfg_.node_id, error);
+  g->ring = CreateGuestRingFiles(path, *geo, cfg_.node_id, g->uid, g->gid, error);
   if (!g->ring) return false;
-  g->mem_sock_fd = BindGuestMemorySocket(path, error);
+  g->mem_sock_fd = BindGuestMemorySocket(path, g->uid, g->gid, error);
   if (g->mem_sock_fd < 0) return false;
-  if (!user.empty() && !GiveGuestRingFiles(path, user, error)) return false;
   ev_io_init(&g->mem_io, &Backend::OnGuestMemory, g->mem_sock_fd, EV_READ);
   g->mem_io.data = g.get();
   ev_io_start(loop_, &g->mem_io);
@@ -235,8 +240,7 @@ void Backend::GuestGone(GuestRing* g) {
   if (g->ring && g->ring->lost()) {
     std::string error;
     auto geo = ComputeGeometry(kGuestEntries, kGuestEntries, kGuestNrBufs, kGuestBufSize);
-    g->ring = CreateGuestRingFiles(g->path, *geo, cfg_.node_id, &error);
-    if (g->ring && !g->user.empty() && !GiveGuestRingFiles(g->path, g->user, &error)) g->ring.reset();
+    g->ring = CreateGuestRingFiles(g->path, *geo, cfg_.node_id, g->uid, g->gid, &error);
     if (!g->ring) {
       spdlog::error("guest ring {}: out of service: {}", g->path, error);
       return;

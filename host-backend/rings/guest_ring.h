@@ -45,7 +45,9 @@ struct GuestRing {
   void* backend = nullptr;  // Backend*, for the pid watcher callback
   uint32_t domain = 0;
   std::string path;
-  std::string user;  // the files' owner (--guest-ring PATH,user=), "" ours
+  // The files' owner (--guest-ring PATH,user=); -1: ours.
+  uid_t uid = static_cast<uid_t>(-1);
+  gid_t gid = static_cast<gid_t>(-1);
   bool shrunk_noted = false;  // the guest shrank a mapped file: dropped, said once
   bool files_created = false;
   uint64_t attach_id = 0;             // live attachment, 0 when none
@@ -62,19 +64,23 @@ struct GuestRing {
   void StopPidWatch();
 };
 
-// Gives PATH and the files beside it to `user` (a name or uid; its primary
-// group too), so that user's UML guest can open them. Needs CAP_CHOWN unless
-// the user is ours. false and *error (naming the cause) on failure.
-bool GiveGuestRingFiles(const std::string& path, const std::string& user, std::string* error);
+// The uid and primary gid of `user` (a name, or a uid in the user database).
+bool ResolveGuestUser(const std::string& user, uid_t* uid, gid_t* gid, std::string* error);
 
-// Binds the datagram socket PATH.mem (mode 0600, replacing a stale one) on
-// which the guest sends its memory fd (wire/vdvk_ring.h, vdvk_mem_hello).
-// The socket, or -1 and *error.
-int BindGuestMemorySocket(const std::string& ring_path, std::string* error);
+// Binds the datagram socket PATH.mem (mode 0600, owned by uid:gid unless -1,
+// replacing a stale one) on which the guest sends its memory fd
+// (wire/vdvk_ring.h, vdvk_mem_hello). The socket, or -1 and *error.
+int BindGuestMemorySocket(const std::string& ring_path, uid_t uid, gid_t gid, std::string* error);
 
-// Creates PATH (mode 0600, replacing a stale file) and the two FIFOs, maps the
-// ring and opens the FIFOs. nullptr and *error on failure.
+// "what: strerror(err)", with a hint when a chown to uid was refused.
+std::string OwnerError(const std::string& what, uid_t uid, int err);
+
+// Creates PATH (mode 0600, replacing a stale file) and the two FIFOs, owned by
+// uid:gid unless -1 (set through our fds: a path the guest's user may replace
+// is never followed), maps the ring and opens the FIFOs. nullptr and *error
+// on failure.
 std::unique_ptr<SharedRing> CreateGuestRingFiles(const std::string& path, const RingGeometry& g,
-                                                 int32_t node_id, std::string* error);
+                                                 int32_t node_id, uid_t uid, gid_t gid,
+                                                 std::string* error);
 
 }  // namespace vdvk::rings

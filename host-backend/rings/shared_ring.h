@@ -22,10 +22,11 @@ class SharedRing {
   // Creates memfd + mapping + eventfds. On failure returns nullptr and sets
   // errno-style *err (negative errno).
   static std::unique_ptr<SharedRing> Create(const RingGeometry& g, int32_t node_id, int* err);
-  // A ring in the file `path` with FIFO doorbells path.kick / path.wake
-  // (guest_ring.cc). The files are left in place (GuestRing unlinks them).
+  // A ring in the file `path` with FIFO doorbells path.kick / path.wake,
+  // owned by uid:gid unless -1 (guest_ring.cc). The files are left in place
+  // (GuestRing unlinks them).
   static std::unique_ptr<SharedRing> CreateFile(const std::string& path, const RingGeometry& g,
-                                                int32_t node_id, int* err);
+                                                int32_t node_id, uid_t uid, gid_t gid, int* err);
   // Zeroes the whole ring and stamps a fresh header (a new guest takes over).
   void Reinit(int32_t node_id);
   ~SharedRing();

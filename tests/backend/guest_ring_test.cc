@@ -162,6 +162,21 @@ class GuestRingTest : public BackendTest {
     }
     return f();
   }
+  // The hostile guest: claims the ring for *uml (a child that waits to be
+  // killed: the "UML process" the backend watches), binds guest process 300
+  // to 40, then shrinks its ring file to nothing under the backend. g's own
+  // mapping must not be touched after this (only its FIFOs).
+  void ShrinkingGuest(FakeGuest* g, pid_t* uml) {
+    *uml = fork();
+    if (*uml == 0) {
+      pause();
+      _exit(0);
+    }
+    ASSERT_TRUE(g->Open(ring_));
+    g->Claim(*uml);
+    ASSERT_EQ(g->Bind(300, 40), 40);
+    ASSERT_EQ(truncate(ring_.c_str(), 0), 0);
+  }
   // A new guest on the same ring (after the last one died) binds and is served.
   void ExpectNextGuestServed(RawClient& host, pid_t guest_pid, int ep) {
     FakeGuest next;
@@ -221,20 +236,10 @@ TEST_F(GuestRingTest, GuestThatShrinksItsRingIsDroppedAndTheRingMadeAnew) {
   StartWithGuestRing();
   RawClient host;
   ASSERT_EQ(host.Attach(sock_), 0);
-  // The "UML process" the backend watches: a child we kill at the end.
-  pid_t uml = fork();
-  if (uml == 0) {
-    pause();
-    _exit(0);
-  }
+  pid_t uml = -1;
   {
     FakeGuest g;
-    ASSERT_TRUE(g.Open(ring_));
-    g.Claim(uml);
-    ASSERT_EQ(g.Bind(300, 40), 40);
-    // The hostile guest: its ring file shrinks to nothing under the backend,
-    // then it kicks (its own mapping is not touched again).
-    ASSERT_EQ(truncate(ring_.c_str(), 0), 0);
+    ASSERT_NO_FATAL_FAILURE(ShrinkingGuest(&g, &uml));
     g.Kick();
     EXPECT_TRUE(Eventually([&] { return ReadFile(log_).find("shrank its ring file") != std::string::npos; }));
   }
@@ -248,6 +253,44 @@ TEST_F(GuestRingTest, GuestThatShrinksItsRingIsDroppedAndTheRingMadeAnew) {
   ASSERT_EQ(stat(ring_.c_str(), &st), 0);
   EXPECT_GT(st.st_size, 0);
   ExpectNextGuestServed(host, 301, 41);
+}
+
+TEST_F(GuestRingTest, RingOfAnotherUserIsMadeAnewWithoutFollowingItsLinks) {
+  // The guest's user owns its ring files and may replace them with links to
+  // files of root's; making the ring anew must give away only new files.
+  passwd* nobody = getpwnam("nobody");
+  if (getuid() != 0 || nobody == nullptr) GTEST_SKIP() << "needs root and a user 'nobody'";
+  ring_ = dir_ + "/g.ring";
+  StartBackend({"--guest-ring", ring_ + ",user=nobody"});
+  pid_t uml = -1;
+  FakeGuest g;
+  ASSERT_NO_FATAL_FAILURE(ShrinkingGuest(&g, &uml));
+  const std::vector<std::string> suffixes = {"", ".kick", ".wake", ".mem"};
+  for (const std::string& s : suffixes) {
+    const std::string victim = dir_ + "/victim" + s;
+    int fd = open(victim.c_str(), O_CREAT | O_WRONLY | O_CLOEXEC, 0600);
+    ASSERT_GE(fd, 0);
+    close(fd);
+    ASSERT_EQ(unlink((ring_ + s).c_str()), 0) << s;
+    ASSERT_EQ(symlink(victim.c_str(), (ring_ + s).c_str()), 0) << s;
+  }
+  g.Kick();
+  EXPECT_TRUE(Eventually([&] { return ReadFile(log_).find("shrank its ring file") != std::string::npos; }));
+  kill(uml, SIGKILL);
+  waitpid(uml, nullptr, 0);
+  EXPECT_TRUE(Eventually([&] { return ReadFile(log_).find("ring files made anew") != std::string::npos; }));
+  for (const std::string& s : suffixes) {
+    struct stat st;
+    ASSERT_EQ(stat((dir_ + "/victim" + s).c_str(), &st), 0);
+    EXPECT_EQ(st.st_uid, 0u) << "victim" << s << " was given away";
+    EXPECT_EQ(st.st_size, 0) << "victim" << s;
+  }
+  for (const std::string& s : {std::string(""), std::string(".kick"), std::string(".wake")}) {
+    struct stat st;
+    ASSERT_EQ(lstat((ring_ + s).c_str(), &st), 0);
+    EXPECT_FALSE(S_ISLNK(st.st_mode)) << s;
+    EXPECT_EQ(st.st_uid, nobody->pw_uid) << s;
+  }
 }
 
 TEST_F(GuestRingTest, UnknownUserIsAStartError) {
