@@ -2,13 +2,16 @@
 #include "host-backend/rings/guest_phys_copy.h"
 
 #include <fcntl.h>
+#include <linux/magic.h>
 #include <sys/mman.h>
+#include <sys/vfs.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 
 #include "dvk/dvk.h"
@@ -28,6 +31,37 @@ bool GuestMemory::MapPath(const std::string& path, std::string* error) {
   return ok;
 }
 
+namespace {
+
+// Where UML puts its memory file (TMPDIR, else /dev/shm or /tmp): memory or a
+// local disk. Not FUSE or a network file system: a page fault there could
+// wait on a server the guest's user runs, and stall the whole backend.
+bool LocalFileSystem(int fd, std::string* error) {
+  struct statfs fs;
+  if (fstatfs(fd, &fs) != 0) {
+    *error = std::string("fstatfs: ") + std::strerror(errno);
+    return false;
+  }
+  switch (static_cast<uint64_t>(fs.f_type)) {
+    case TMPFS_MAGIC:
+    case HUGETLBFS_MAGIC:
+    case EXT4_SUPER_MAGIC:  // also ext2/ext3
+    case XFS_SUPER_MAGIC:
+    case BTRFS_SUPER_MAGIC:
+    case OVERLAYFS_SUPER_MAGIC:  // containers: local directories underneath
+      return true;
+    default: {
+      char hex[24];
+      std::snprintf(hex, sizeof(hex), "0x%llx", static_cast<unsigned long long>(fs.f_type));
+      *error = std::string("on a file system the backend does not map guest memory from (f_type ") +
+               hex + "; tmpfs, hugetlbfs, ext4, xfs, btrfs, overlayfs are)";
+      return false;
+    }
+  }
+}
+
+}  // namespace
+
 bool GuestMemory::MapFd(int fd, std::string* error) {
   Unmap();
   struct stat st;
@@ -35,6 +69,7 @@ bool GuestMemory::MapFd(int fd, std::string* error) {
     *error = "not a non-empty regular file (not UML physical memory)";
     return false;
   }
+  if (!LocalFileSystem(fd, error)) return false;
   // Read-write and shared: the same pages the guest kernel sees.
   void* p = mmap(nullptr, static_cast<size_t>(st.st_size), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
   if (p == MAP_FAILED) {

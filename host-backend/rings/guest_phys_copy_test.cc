@@ -159,5 +159,17 @@ TEST(GuestMemoryMap, RefusesNonRegularFiles) {
   EXPECT_FALSE(m.MapPath("/nonexistent/x", &err));
 }
 
+TEST(GuestMemoryMap, RefusesFilesOfOtherFileSystems) {
+  // A regular, non-empty file on sysfs stands in for FUSE or NFS: a page
+  // fault there could stall the backend on someone else's server.
+  const char* sysfs_file = "/sys/kernel/mm/transparent_hugepage/enabled";
+  if (access(sysfs_file, R_OK | W_OK) != 0) GTEST_SKIP() << "cannot open " << sysfs_file << " read-write";
+  GuestMemory m;
+  std::string err;
+  EXPECT_FALSE(m.MapPath(sysfs_file, &err));
+  EXPECT_NE(err.find("f_type"), std::string::npos) << err;
+  EXPECT_FALSE(m.mapped());
+}
+
 }  // namespace
 }  // namespace vdvk::rings
