@@ -57,6 +57,8 @@ int BindGuestMemorySocket(const std::string& ring_path, uid_t uid, gid_t gid, st
 
 namespace {
 
+constexpr int kLoggedRefusals = 8;  // per guest
+
 // One datagram: the hello, the sender's pid and the fd that came with it
 // (*fd = -1 unless exactly one did). *fd is also -1 and the result false when
 // nothing was waiting; otherwise *why says what is wrong with it, or nullptr.
@@ -138,8 +140,11 @@ void Backend::TakeGuestMemory(GuestRing* g) {
     if (why == nullptr && !g->mem.MapFd(fd, &err)) why = err.c_str();
     if (fd >= 0) close(fd);  // mapped or refused: the mapping keeps the file
     if (why != nullptr) {
-      spdlog::warn("guest ring {} (domain {}): memory from host pid {} refused: {}", g->path,
-                   g->domain, sender, why);
+      // Whoever can write to PATH.mem could otherwise fill our log.
+      if (++g->mem_refusals <= kLoggedRefusals)
+        spdlog::warn("guest ring {} (domain {}): memory from host pid {} refused: {}{}", g->path,
+                     g->domain, sender, why,
+                     g->mem_refusals == kLoggedRefusals ? " (further refusals not logged until this guest goes)" : "");
       continue;
     }
     spdlog::info("guest ring {} (domain {}): guest memory mapped ({} bytes, from host pid {})",

@@ -234,6 +234,7 @@ void Backend::GuestGone(GuestRing* g) {
   g->host_pid = 0;
   g->mem.Unmap();
   g->shrunk_noted = false;
+  g->mem_refusals = 0;
   if (g->attach_id != 0) DetachNow(g->attach_id, VDVK_DEAD_NONE, "guest died");
   // A ring file the guest shrank is replaced by a new one (new inode,
   // new FIFOs) for the next guest.

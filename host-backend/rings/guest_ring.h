@@ -60,6 +60,7 @@ struct GuestRing {
   // driver over PATH.mem; unmapped when the guest goes.
   GuestMemory mem;
   int mem_sock_fd = -1;  // PATH.mem
+  int mem_refusals = 0;   // datagrams refused since the last guest went
   ev_io mem_io;
   void StopPidWatch();
 };

@@ -614,6 +614,18 @@ TEST_F(GuestMemoryTest, OnlyAnExactHelloWithOneRegularFileIsTaken) {
   close(empty);
 }
 
+TEST_F(GuestMemoryTest, RefusalsAreLoggedAFewTimesOnly) {
+  for (int i = 0; i < 50; ++i) ASSERT_EQ(SendMemHello(ring_, {}), 0) << i;
+  ASSERT_EQ(SendMemHello(ring_, {mem_fd_}), 0);
+  ASSERT_TRUE(Eventually([&] { return ReadFile(log_).find("memory mapped") != std::string::npos; }));
+  const std::string log = ReadFile(log_);
+  size_t refused = 0;
+  for (size_t at = log.find("refused:"); at != std::string::npos; at = log.find("refused:", at + 1))
+    ++refused;
+  EXPECT_EQ(refused, 8u);
+  EXPECT_NE(log.find("further refusals not logged"), std::string::npos);
+}
+
 TEST_F(GuestMemoryTest, MemoryFromAProcessThatDidNotClaimTheRingIsRefused) {
   pid_t child = fork();
   if (child == 0) _exit(SendMemHello(ring_, {mem_fd_}) == 0 ? 0 : 1);
