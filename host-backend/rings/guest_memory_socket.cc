@@ -136,6 +136,8 @@ void Backend::TakeGuestMemory(GuestRing* g) {
       why = "the sender did not claim this ring";
     else if (why == nullptr && g->mem.mapped())
       why = "the guest gave its memory already";
+    else if (why == nullptr && g->shrunk_noted)
+      why = "this guest was dropped";
     std::string err;
     if (why == nullptr && !g->mem.MapFd(fd, &err)) why = err.c_str();
     if (fd >= 0) close(fd);  // mapped or refused: the mapping keeps the file
@@ -144,7 +146,9 @@ void Backend::TakeGuestMemory(GuestRing* g) {
       if (++g->mem_refusals <= kLoggedRefusals)
         spdlog::warn("guest ring {} (domain {}): memory from host pid {} refused: {}{}", g->path,
                      g->domain, sender, why,
-                     g->mem_refusals == kLoggedRefusals ? " (further refusals not logged until this guest goes)" : "");
+                     g->mem_refusals == kLoggedRefusals
+                         ? " (further refusals not logged until this guest goes)"
+                         : "");
       continue;
     }
     spdlog::info("guest ring {} (domain {}): guest memory mapped ({} bytes, from host pid {})",
