@@ -11,8 +11,9 @@
  * backend through PATH.kick and sleeps until the IRQ on PATH.wake brings the
  * completion. VDVK_OP_VCOPY pins the caller's pages for the call and sends
  * their guest-physical extents; the backend copies through its mapping of
- * our memory file, whose fd we send it at attach (PATH.mem). Host quirk: the doorbells are FIFOs because an eventfd raises
- * no SIGIO, so a UML IRQ on it never fires.
+ * our memory file, whose fd we send it at attach (PATH.mem). Host quirk:
+ * the doorbells are FIFOs because an eventfd raises no SIGIO, so a UML IRQ
+ * on it never fires.
  *
  * Everything in the ring file is written by another process and is hostile:
  * the header is copied out once and validated as a whole before anything
@@ -1047,7 +1048,7 @@ static void __init vdvk_give_memory(struct vdvk_dev *dev)
 	err = fd < 0 || off != 0 ? -EBADF : vdvk_user_send_fd(vdvk_mem_buf, fd, &hello, sizeof(hello));
 	if (err)
 		pr_warn("vdvk%d: cannot give guest memory to the backend through %s (error %d): vcopy fails with EDVSNOSYS\n",
-			dev->index, vdvk_mem_buf, err);
+			dev->index, vdvk_mem_buf, err);	/* one line: grep-able */
 }
 
 static int __init vdvk_attach(struct vdvk_dev *dev)
