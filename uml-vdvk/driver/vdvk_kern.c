@@ -302,9 +302,14 @@ static irqreturn_t vdvk_interrupt(int irq, void *data)
 	unsigned long flags;
 
 	/* Edge-triggered (SIGIO): drain first, so a later write raises a new edge. */
-	vdvk_user_drain(dev->wake_fd);
+	bool gone = vdvk_user_drain(dev->wake_fd);
+
 	spin_lock_irqsave(&dev->lock, flags);
 	vdvk_reap_locked(dev);
+	/* A backend that died without marking the ring DEAD (SIGKILL): nobody
+	 * will ever complete what waits, so it ends now instead of hanging. */
+	if (gone)
+		vdvk_break_locked(dev, "backend gone: its doorbell has no writer");
 	spin_unlock_irqrestore(&dev->lock, flags);
 	return IRQ_HANDLED;
 }

@@ -109,7 +109,7 @@ void vdvk_user_kick(int fd)
 	} while (n < 0 && errno == EINTR);
 }
 
-void vdvk_user_drain(int fd)
+int vdvk_user_drain(int fd)
 {
 	char buf[256];
 	ssize_t n;
@@ -117,6 +117,7 @@ void vdvk_user_drain(int fd)
 	do {
 		n = read(fd, buf, sizeof(buf));
 	} while (n > 0 || (n < 0 && errno == EINTR));
+	return n == 0;	/* EOF: no writer is left */
 }
 
 int vdvk_user_send_fd(const char *sock_path, int fd, const void *msg, unsigned int len)

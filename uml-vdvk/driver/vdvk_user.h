@@ -34,8 +34,12 @@ void vdvk_user_close(int fd);
 /* One byte into the kick FIFO; a full FIFO already holds a pending kick. */
 void vdvk_user_kick(int fd);
 
-/* Reads the wake FIFO empty (the IRQ is edge-triggered). */
-void vdvk_user_drain(int fd);
+/*
+ * Reads the wake FIFO empty (the IRQ is edge-triggered). Returns 1 when it
+ * reads EOF: the FIFO has no writer left, i.e. the backend, which holds it
+ * open read-write, is gone (killed, or restarted with new files).
+ */
+int vdvk_user_drain(int fd);
 
 /*
  * Sends @msg with @fd attached (SCM_RIGHTS) as one datagram to the unix

@@ -27,6 +27,8 @@
 #    that guest, the ring works again.
 # 6. Guest <-> guest: a guest on R serves, a guest on R2 (another CPU) sendrecs.
 # 7. The backend stops under a blocked guest call: EDVSNOTCONN, files removed.
+# 8. The backend is SIGKILLed under a blocked guest call: the driver sees its
+#    wake FIFO lose its writer and ends the call with EDVSNOTCONN at once.
 # Skips (77) without a kernel whose vdvk driver has VDVK_IOC_CALL.
 set -uo pipefail
 
@@ -220,5 +222,25 @@ for f in "$ring" "$ring.kick" "$ring.wake" "$ring2" "$ring2.kick" "$ring2.wake";
 	[[ ! -e $f ]] || fail "$f left behind by the backend"
 done
 echo "ok: backend stop -> EDVSNOTCONN in the guest, ring files removed"
+
+# The backend is SIGKILLed while a guest call blocks: nothing marks the ring
+# DEAD, but the wake FIFO loses its writer; the driver ends the call with
+# EDVSNOTCONN at once (before: the call waited forever).
+"$backend" --node 5 --socket "$sock" --config "$work/backend.conf" --guest-ring "$ring" >>"$work/backend.log" 2>&1 &
+backend_pid=$!
+pids+=("$backend_pid")
+for _ in $(seq 100); do [[ -S $sock && -p $ring.wake ]] && break; sleep 0.05; done
+uml --timeout 120 --ring "$ring" -- /bin/sh -c "$guest broken 57; rc=\$?; dmesg | grep vdvk; exit \$rc" >"$work/g8.log" 2>&1 &
+g8=$!
+pids+=("$g8")
+wait_ep 57 RECEIVING
+kill -KILL "$backend_pid"
+killed_at=$(date +%s%N)
+wait "$g8" || fail "guest exited $? after the backend was killed: $(cat "$work/g8.log")"
+waited_ms=$((($(date +%s%N) - killed_at) / 1000000))
+grep -q 'corrupted ring -> EDVSNOTCONN' "$work/g8.log" || fail "no EDVSNOTCONN after the backend was killed"
+grep -q 'backend gone' "$work/g8.log" || fail "the guest kernel did not say the backend is gone"
+((waited_ms < 10000)) || fail "the guest took ${waited_ms} ms to give up"
+echo "ok: backend SIGKILLed -> EDVSNOTCONN in the guest ${waited_ms} ms later (incl. guest shutdown)"
 # A sanitizer build of the backend (VDVK_SANITIZE) reports into its log.
 ! grep -Eq 'Sanitizer|runtime error:' "$work/backend.log" || fail "sanitizer report in the backend log"
