@@ -37,9 +37,12 @@
 #include <linux/init.h>
 #include <linux/kernel.h>
 #include <linux/log2.h>
+#include <linux/atomic.h>
+#include <linux/jiffies.h>
 #include <linux/miscdevice.h>
 #include <linux/mm.h>
 #include <linux/module.h>
+#include <linux/mutex.h>
 #include <linux/string.h>
 #include <linux/uaccess.h>
 #include <init.h>
@@ -96,9 +99,14 @@ struct vdvk_dev {
 	int index;
 	/* "ring:PATH[,opts]", points into UML's argv; set before start_kernel. */
 	const char *spec;
-	/* The host mapping of the ring file; set at init, then read-only. */
+	char path[PATH_MAX];	/* the ring file, from spec */
+	/* The host mapping of the ring file; set at attach, replaced only by a
+	 * re-attach (vdvk_try_reattach), when nothing uses the old one. */
 	void *ring;
 	unsigned long ring_size;
+	struct mutex attach_mutex;	/* one re-attach at a time */
+	unsigned long next_attach;	/* jiffies: no re-attach try before */
+	atomic_t pin_works;		/* peer pin/unpin works queued or running */
 	s32 node_id;		/* from the validated header copy */
 	char name[16];		/* "vdvk", "vdvk1", ... */
 	struct miscdevice misc;
@@ -110,7 +118,7 @@ struct vdvk_dev {
 	struct vdvk_sqe *shm_sq;
 	struct vdvk_cqe *shm_cq;
 	u8 *shm_bufs;
-	int kick_fd, wake_fd, irq;	/* host fds, set at init */
+	int kick_fd, wake_fd, irq;	/* host fds, set at attach (-1: none) */
 
 	spinlock_t lock;	/* everything below; taken from the IRQ handler too */
 	u32 sq_tail;		/* private shadow of what we published */
@@ -159,12 +167,12 @@ VDVK_SETUP(7);
 /* ---- ring header validation ------------------------------------------ */
 
 /* [off, off + len) lies within [VDVK_RING_HDR_SIZE, file_size). Overflow-safe. */
-static bool __init vdvk_region_ok(u64 off, u64 len, u64 file_size)
+static bool vdvk_region_ok(u64 off, u64 len, u64 file_size)
 {
 	return off >= VDVK_RING_HDR_SIZE && off <= file_size && len <= file_size - off;
 }
 
-static bool __init vdvk_disjoint(u64 a_off, u64 a_len, u64 b_off, u64 b_len)
+static bool vdvk_disjoint(u64 a_off, u64 a_len, u64 b_off, u64 b_len)
 {
 	return a_len == 0 || b_len == 0 || a_off + a_len <= b_off || b_off + b_len <= a_off;
 }
@@ -173,7 +181,7 @@ static bool __init vdvk_disjoint(u64 a_off, u64 a_len, u64 b_off, u64 b_len)
  * Checks a private copy of the header against the size actually mapped.
  * Returns NULL if it is usable, else what is wrong (for the log line).
  */
-static const char * __init vdvk_check_hdr(const struct vdvk_ring_hdr *h, unsigned long mapped)
+static const char *vdvk_check_hdr(const struct vdvk_ring_hdr *h, unsigned long mapped)
 {
 	u64 sq_len, cq_len, buf_len;
 
@@ -222,6 +230,8 @@ static const char * __init vdvk_check_hdr(const struct vdvk_ring_hdr *h, unsigne
 
 /* ---- talking to the backend ------------------------------------------ */
 
+static void vdvk_release_pins_locked(struct vdvk_dev *dev);
+
 /* Fails every waiting request; called with dev->lock held. */
 static void vdvk_break_locked(struct vdvk_dev *dev, const char *why)
 {
@@ -259,6 +269,9 @@ static void vdvk_reap_locked(struct vdvk_dev *dev)
 	/* Pairs with the backend's release in SharedRing::MarkDead. */
 	if (smp_load_acquire(&dev->shm_hdr->state) != VDVK_STATE_LIVE) {
 		vdvk_break_locked(dev, "backend marked it dead");
+		/* Done with us: no UNPIN will come for what it had pinned. (A ring
+		 * that is merely corrupt keeps its pins: its backend may still copy.) */
+		vdvk_release_pins_locked(dev);
 		return;
 	}
 	/* Pairs with the backend's release store of cq_tail after writing entries. */
@@ -308,8 +321,10 @@ static irqreturn_t vdvk_interrupt(int irq, void *data)
 	vdvk_reap_locked(dev);
 	/* A backend that died without marking the ring DEAD (SIGKILL): nobody
 	 * will ever complete what waits, so it ends now instead of hanging. */
-	if (gone)
+	if (gone) {
 		vdvk_break_locked(dev, "backend gone: its doorbell has no writer");
+		vdvk_release_pins_locked(dev);
+	}
 	spin_unlock_irqrestore(&dev->lock, flags);
 	return IRQ_HANDLED;
 }
@@ -690,6 +705,7 @@ static void vdvk_pin_work(struct work_struct *w)
 	struct vdvk_dev *dev = pp->dev;
 	struct vdvk_sqe sqe;
 	unsigned long flags;
+	bool broken;
 	long n = vdvk_pin_remote(dev, pp);
 
 	memset(&sqe, 0, sizeof(sqe));
@@ -702,21 +718,49 @@ static void vdvk_pin_work(struct work_struct *w)
 		sqe.buf_len = n;
 		/* Listed before the answer goes out: UNPIN may follow at once. */
 		spin_lock_irqsave(&dev->lock, flags);
-		list_add_tail(&pp->node, &dev->pins);
+		broken = dev->broken;
+		if (!broken)
+			list_add_tail(&pp->node, &dev->pins);
 		spin_unlock_irqrestore(&dev->lock, flags);
+		if (broken) {
+			/* Broke while we pinned: nobody will ask for these pages. */
+			vdvk_unpin(&pp->pin);
+			vdvk_put_buf(dev, pp->buf);
+			n = VDVK_EDVSNOTCONN;
+		}
 	}
 	vdvk_submit_oneway(dev, &sqe);
 	if (n < 0)
 		kfree(pp);
+	atomic_dec(&dev->pin_works);
 }
 
 static void vdvk_unpin_work(struct work_struct *w)
 {
 	struct vdvk_peer_pin *pp = container_of(w, struct vdvk_peer_pin, work);
+	struct vdvk_dev *dev = pp->dev;
 
 	vdvk_unpin(&pp->pin);
-	vdvk_put_buf(pp->dev, pp->buf);
+	vdvk_put_buf(dev, pp->buf);
 	kfree(pp);
+	atomic_dec(&dev->pin_works);
+}
+
+/* Queues the release of pp (off dev->pins); dev->lock held. */
+static void vdvk_queue_unpin_locked(struct vdvk_dev *dev, struct vdvk_peer_pin *pp)
+{
+	list_del_init(&pp->node);
+	INIT_WORK(&pp->work, vdvk_unpin_work);
+	atomic_inc(&dev->pin_works);
+	schedule_work(&pp->work);
+}
+
+static void vdvk_release_pins_locked(struct vdvk_dev *dev)
+{
+	struct vdvk_peer_pin *pp, *tmp;
+
+	list_for_each_entry_safe(pp, tmp, &dev->pins, node)
+		vdvk_queue_unpin_locked(dev, pp);
 }
 
 /* A PIN or UNPIN request found in the CQ; dev->lock held (IRQ context). */
@@ -727,9 +771,7 @@ static void vdvk_peer_request_locked(struct vdvk_dev *dev, const struct vdvk_cqe
 	if (c->flags & VDVK_CQE_F_UNPIN) {
 		list_for_each_entry(pp, &dev->pins, node) {
 			if (pp->id == c->tag) {
-				list_del_init(&pp->node);
-				INIT_WORK(&pp->work, vdvk_unpin_work);
-				schedule_work(&pp->work);
+				vdvk_queue_unpin_locked(dev, pp);
 				return;
 			}
 		}
@@ -749,8 +791,11 @@ static void vdvk_peer_request_locked(struct vdvk_dev *dev, const struct vdvk_cqe
 	pp->req = c->u.pin;
 	pp->buf = -1;
 	INIT_WORK(&pp->work, vdvk_pin_work);
+	atomic_inc(&dev->pin_works);
 	schedule_work(&pp->work);
 }
+
+static void vdvk_try_reattach(struct vdvk_dev *dev);
 
 static long vdvk_call(struct vdvk_dev *dev, struct vdvk_file *vf, void __user *uarg)
 {
@@ -764,6 +809,7 @@ static long vdvk_call(struct vdvk_dev *dev, struct vdvk_file *vf, void __user *u
 	long err;
 	bool ok;
 
+	vdvk_try_reattach(dev);
 	call = kmalloc(sizeof(*call), GFP_KERNEL);
 	req = kzalloc(sizeof(*req), GFP_KERNEL);
 	if (!call || !req) {
@@ -1028,65 +1074,85 @@ static int __init vdvk_parse_spec(const char *spec, char *path, size_t path_size
 	return 0;
 }
 
-/* Scratch for vdvk_attach(); initcalls run one at a time, and a header page
- * is too big for the kernel stack. */
-static char vdvk_path_buf[PATH_MAX] __initdata;
-static char vdvk_kick_buf[PATH_MAX + 8] __initdata;
-static char vdvk_wake_buf[PATH_MAX + 8] __initdata;
-static char vdvk_mem_buf[PATH_MAX + 8] __initdata;
-static struct vdvk_ring_hdr vdvk_hdr_copy __initdata;
-
 /*
  * Hands our physical memory (UML's memory file) to the backend through
  * PATH.mem, so it can copy vcopy data straight between guests' pages
  * (wire/vdvk_ring.h). Sent after the claim: the backend takes it only from
  * the claiming pid. Without it the guest runs, but its vcopies fail.
  */
-static void __init vdvk_give_memory(struct vdvk_dev *dev)
+static void vdvk_give_memory(struct vdvk_dev *dev, char *scratch, size_t size)
 {
 	struct vdvk_mem_hello hello = { VDVK_MEM_MAGIC, VDVK_RING_VERSION };
 	unsigned long long off;
 	int fd = phys_mapping(0, &off);
 	int err;
 
-	snprintf(vdvk_mem_buf, sizeof(vdvk_mem_buf), "%s.mem", vdvk_path_buf);
-	err = fd < 0 || off != 0 ? -EBADF : vdvk_user_send_fd(vdvk_mem_buf, fd, &hello, sizeof(hello));
+	snprintf(scratch, size, "%s.mem", dev->path);
+	err = fd < 0 || off != 0 ? -EBADF : vdvk_user_send_fd(scratch, fd, &hello, sizeof(hello));
 	if (err)
 		pr_warn("vdvk%d: cannot give guest memory to the backend through %s (error %d): vcopy fails with EDVSNOSYS\n",
-			dev->index, vdvk_mem_buf, err);	/* one line: grep-able */
+			dev->index, scratch, err);
 }
 
-static int __init vdvk_attach(struct vdvk_dev *dev)
+/* Undoes vdvk_connect (what of it was done). Process context. */
+static void vdvk_disconnect(struct vdvk_dev *dev)
 {
-	struct vdvk_ring_hdr *hdr = &vdvk_hdr_copy;
-	const char *why = NULL;
+	if (dev->irq >= 0)
+		um_free_irq(dev->irq, dev);
+	dev->irq = -1;
+	if (dev->kick_fd >= 0)
+		vdvk_user_close(dev->kick_fd);
+	if (dev->wake_fd >= 0)
+		vdvk_user_close(dev->wake_fd);
+	dev->kick_fd = dev->wake_fd = -1;
+	if (dev->ring)
+		vdvk_user_unmap_ring(dev->ring, dev->ring_size);
+	dev->ring = NULL;
+	dev->ring_size = 0;
+}
+
+/* vdvk_connect: the ring is mapped and valid, but no backend serves it. */
+#define VDVK_NO_DOORBELLS 1
+
+/*
+ * Maps dev->path, validates the header (one private copy), opens the
+ * doorbells, claims the ring, hooks the wake IRQ, hands over our memory and
+ * kicks. Returns 0; VDVK_NO_DOORBELLS with the ring still mapped (the node
+ * id is known); or a negative error with *why and nothing left set up.
+ * Runs at boot and when a broken device re-attaches (vdvk_try_reattach).
+ */
+static int vdvk_connect(struct vdvk_dev *dev, const char **why)
+{
+	size_t scratch_size = PATH_MAX + 8;
+	struct vdvk_ring_hdr *hdr;
+	char *kick, *wake;
 	int err;
 
-	err = vdvk_parse_spec(dev->spec, vdvk_path_buf, sizeof(vdvk_path_buf), &why);
-	if (err) {
-		pr_err("vdvk%d: refusing '%s': %s\n", dev->index, dev->spec, why);
-		return err;
+	hdr = kmalloc(sizeof(*hdr), GFP_KERNEL);
+	kick = kmalloc(scratch_size, GFP_KERNEL);
+	wake = kmalloc(scratch_size, GFP_KERNEL);
+	if (!hdr || !kick || !wake) {
+		*why = "no memory";
+		err = -ENOMEM;
+		goto out;
 	}
-
-	err = vdvk_user_map_ring(vdvk_path_buf, &dev->ring, &dev->ring_size);
+	err = vdvk_user_map_ring(dev->path, &dev->ring, &dev->ring_size);
 	if (err) {
-		pr_err("vdvk%d: cannot map ring file %s: error %d\n", dev->index,
-		       vdvk_path_buf, err);
-		return err;
+		dev->ring = NULL;
+		*why = "cannot map ring file";
+		pr_err("vdvk%d: cannot map ring file %s: error %d\n", dev->index, dev->path, err);
+		goto out;
 	}
-
+	err = -EINVAL;
 	if (dev->ring_size < sizeof(*hdr)) {
-		why = "file smaller than the ring header";
-		err = -EINVAL;
-		goto err_unmap;
+		*why = "file smaller than the ring header";
+		goto fail;
 	}
 	/* One copy, then only the copy is looked at (no double fetch). */
 	memcpy(hdr, dev->ring, sizeof(*hdr));
-	why = vdvk_check_hdr(hdr, dev->ring_size);
-	if (why) {
-		err = -EINVAL;
-		goto err_unmap;
-	}
+	*why = vdvk_check_hdr(hdr, dev->ring_size);
+	if (*why)
+		goto fail;
 	dev->node_id = hdr->node_id;
 	dev->sq_entries = hdr->sq_entries;
 	dev->cq_entries = hdr->cq_entries;
@@ -1103,29 +1169,22 @@ static int __init vdvk_attach(struct vdvk_dev *dev)
 	dev->cq_head = READ_ONCE(dev->shm_hdr->cq_head);
 	if (dev->sq_tail != READ_ONCE(dev->shm_hdr->sq_head) ||
 	    dev->cq_head != READ_ONCE(dev->shm_hdr->cq_tail)) {
-		why = "ring is in use (another guest attached?)";
+		*why = "ring is in use (another guest attached?)";
 		err = -EBUSY;
-		goto err_unmap;
+		goto fail;
 	}
-	spin_lock_init(&dev->lock);
-	INIT_LIST_HEAD(&dev->inflight);
-	INIT_LIST_HEAD(&dev->pins);
-	init_waitqueue_head(&dev->space_wq);
-	dev->next_tag = 1;
 
-	snprintf(vdvk_kick_buf, sizeof(vdvk_kick_buf), "%s.kick", vdvk_path_buf);
-	snprintf(vdvk_wake_buf, sizeof(vdvk_wake_buf), "%s.wake", vdvk_path_buf);
-	err = vdvk_user_open_doorbells(vdvk_kick_buf, vdvk_wake_buf, &dev->kick_fd, &dev->wake_fd);
+	snprintf(kick, scratch_size, "%s.kick", dev->path);
+	snprintf(wake, scratch_size, "%s.wake", dev->path);
+	err = vdvk_user_open_doorbells(kick, wake, &dev->kick_fd, &dev->wake_fd);
 	if (err) {
 		/* A ring without a serving backend (or a bare ring file, as in
 		 * the smoke test) still tells its node id; calls fail. */
 		pr_warn("vdvk%d: no doorbells for %s (error %d): calls fail with EDVSNOTCONN\n",
-			dev->index, vdvk_path_buf, err);
-		dev->broken = true;
+			dev->index, dev->path, err);
 		dev->kick_fd = dev->wake_fd = -1;
-		dev->irq = -1;
-		err = 0;
-		goto register_dev;
+		err = VDVK_NO_DOORBELLS;
+		goto out;
 	}
 	/*
 	 * Claim the ring: the backend watches this pid to learn that the guest
@@ -1139,10 +1198,10 @@ static int __init vdvk_attach(struct vdvk_dev *dev)
 
 		if (owner != 0) {
 			pr_err("vdvk%d: ring %s belongs to a guest with host pid %d\n", dev->index,
-			       vdvk_path_buf, owner);
-			why = "ring is in use (another guest attached?)";
+			       dev->path, owner);
+			*why = "ring is in use (another guest attached?)";
 			err = -EBUSY;
-			goto err_close_doorbells;
+			goto fail;
 		}
 	}
 	/* Read by the backend only once we are its client (after the claim). */
@@ -1154,17 +1213,90 @@ static int __init vdvk_attach(struct vdvk_dev *dev)
 	err = um_request_irq(UM_IRQ_ALLOC, dev->wake_fd, IRQ_READ, vdvk_interrupt, 0,
 			     "vdvk", dev);
 	if (err < 0) {
-		why = "um_request_irq failed";
-		goto err_close_doorbells;
+		*why = "um_request_irq failed";
+		goto fail;
 	}
 	dev->irq = err;
 	err = 0;
-	vdvk_give_memory(dev);
+	vdvk_give_memory(dev, kick, scratch_size);
 	/* Tells the backend our pid now, so a guest that dies before its first
 	 * call still frees the ring. */
 	vdvk_user_kick(dev->kick_fd);
+	goto out;
+fail:
+	vdvk_disconnect(dev);
+out:
+	kfree(hdr);
+	kfree(kick);
+	kfree(wake);
+	return err;
+}
 
-register_dev:
+/*
+ * A broken device tries its ring file again, at most once a second, from a
+ * caller's ioctl: a backend that was restarted has made the ring anew, and
+ * the guest goes on with it instead of needing a reboot (its processes bind
+ * again, as after a DVK restart). Only once nothing of the old ring is in
+ * use: no call holds a slot, no peer pin is held or being worked on.
+ */
+static void vdvk_try_reattach(struct vdvk_dev *dev)
+{
+	const char *why = NULL;
+	unsigned long flags;
+	bool idle;
+	int err;
+
+	if (!READ_ONCE(dev->broken) || time_before(jiffies, READ_ONCE(dev->next_attach)))
+		return;
+	mutex_lock(&dev->attach_mutex);
+	spin_lock_irqsave(&dev->lock, flags);
+	idle = dev->broken && dev->nr_inflight == 0 && list_empty(&dev->pins) &&
+	       atomic_read(&dev->pin_works) == 0;
+	spin_unlock_irqrestore(&dev->lock, flags);
+	if (!idle || time_before(jiffies, dev->next_attach))
+		goto out;
+	WRITE_ONCE(dev->next_attach, jiffies + HZ);
+	/* Broken: nothing touches the old mapping or fds any more. */
+	vdvk_disconnect(dev);
+	err = vdvk_connect(dev, &why);
+	if (err == VDVK_NO_DOORBELLS)
+		vdvk_disconnect(dev);
+	if (err)
+		goto out;
+	spin_lock_irqsave(&dev->lock, flags);
+	bitmap_zero(dev->bufs_busy, VDVK_MAX_BUFS);
+	dev->broken = false;
+	spin_unlock_irqrestore(&dev->lock, flags);
+	pr_info("%s: re-attached to ring %s (node %d)\n", dev->name, dev->path, dev->node_id);
+out:
+	mutex_unlock(&dev->attach_mutex);
+}
+
+static int __init vdvk_attach(struct vdvk_dev *dev)
+{
+	const char *why = NULL;
+	int err;
+
+	dev->kick_fd = dev->wake_fd = dev->irq = -1;
+	spin_lock_init(&dev->lock);
+	mutex_init(&dev->attach_mutex);
+	INIT_LIST_HEAD(&dev->inflight);
+	INIT_LIST_HEAD(&dev->pins);
+	init_waitqueue_head(&dev->space_wq);
+	dev->next_tag = 1;
+	err = vdvk_parse_spec(dev->spec, dev->path, sizeof(dev->path), &why);
+	if (err) {
+		pr_err("vdvk%d: refusing '%s': %s\n", dev->index, dev->spec, why);
+		return err;
+	}
+	err = vdvk_connect(dev, &why);
+	if (err < 0) {
+		pr_err("vdvk%d: refusing ring %s: %s\n", dev->index, dev->path, why);
+		return err;
+	}
+	if (err == VDVK_NO_DOORBELLS)
+		dev->broken = true;
+
 	if (dev->index == 0)
 		snprintf(dev->name, sizeof(dev->name), "vdvk");
 	else
@@ -1175,29 +1307,14 @@ register_dev:
 	dev->misc.mode = 0666;
 	err = misc_register(&dev->misc);
 	if (err) {
-		why = "misc_register failed";
-		goto err_free_irq;
+		pr_err("vdvk%d: refusing ring %s: misc_register failed\n", dev->index, dev->path);
+		vdvk_disconnect(dev);
+		return err;
 	}
-
 	pr_info("vdvk%d: vdvk-call-v1 ring %s (%lu bytes, sq %u cq %u bufs %u) node %d as /dev/%s\n",
-		dev->index, vdvk_path_buf, dev->ring_size, hdr->sq_entries, hdr->cq_entries,
-		hdr->nr_bufs, dev->node_id, dev->name);
+		dev->index, dev->path, dev->ring_size, dev->sq_entries, dev->cq_entries,
+		dev->nr_bufs, dev->node_id, dev->name);
 	return 0;
-
-err_free_irq:
-	if (dev->irq >= 0)
-		um_free_irq(dev->irq, dev);
-err_close_doorbells:
-	if (dev->kick_fd >= 0) {
-		vdvk_user_close(dev->kick_fd);
-		vdvk_user_close(dev->wake_fd);
-	}
-err_unmap:
-	pr_err("vdvk%d: refusing ring %s: %s\n", dev->index, vdvk_path_buf, why);
-	vdvk_user_unmap_ring(dev->ring, dev->ring_size);
-	dev->ring = NULL;
-	dev->ring_size = 0;
-	return err;
 }
 
 static int __init vdvk_init(void)

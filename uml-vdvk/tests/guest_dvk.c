@@ -284,6 +284,38 @@ static int broken(int ep)
 	return 0;
 }
 
+/*
+ * Blocks in a receive on EP until the backend is killed (EDVSNOTCONN), then
+ * waits (up to 60 s) for the device to re-attach to a new backend on the
+ * same ring, and runs the client against SERVER_EP there.
+ */
+static int reattach(int ep, int node, int server_ep)
+{
+	dvs_usr_t dvs;
+	message m;
+	long rc;
+	int i;
+
+	if ((rc = dvk_bind(0, ep)) != ep)
+		return fail("bind", rc);
+	printf("guest_dvk: waiting on %d\n", ep);
+	fflush(stdout);
+	rc = dvk_receive(ANY, &m);
+	if (rc != EDVSNOTCONN)
+		return fail("receive when the backend died (want EDVSNOTCONN)", rc);
+	for (i = 0; i < 600; i++) {
+		rc = dvk_getdvsinfo(&dvs);
+		if (rc != EDVSNOTCONN)
+			break;
+		usleep(100000);
+	}
+	if (rc != node)
+		return fail("getdvsinfo after the backend came back", rc);
+	printf("guest_dvk: re-attached after %d.%d s\n", i / 10, i % 10);
+	fflush(stdout);
+	return client(node, server_ep, 100, 42);
+}
+
 static int notify_recv(int ep, int src)
 {
 	message m;
@@ -400,8 +432,10 @@ int main(int argc, char **argv)
 		return hostile();
 	if (!strcmp(mode, "broken") && argc == 3)
 		return broken(atoi(argv[2]));
+	if (!strcmp(mode, "reattach") && argc == 5)
+		return reattach(atoi(argv[2]), atoi(argv[3]), atoi(argv[4]));
 	fprintf(stderr, "usage: guest_dvk client NODE SERVER_EP COUNT [EP] | keep EP | free EP | receiving EP | serve EP N |\n"
 			"       signal EP | hostile | broken EP | notify-recv EP SRC | notify-send EP DST |\n"
-			"       fork EP1 EP2\n");
+			"       fork EP1 EP2 | reattach EP NODE SERVER_EP\n");
 	return 2;
 }

@@ -29,6 +29,8 @@
 # 7. The backend stops under a blocked guest call: EDVSNOTCONN, files removed.
 # 8. The backend is SIGKILLed under a blocked guest call: the driver sees its
 #    wake FIFO lose its writer and ends the call with EDVSNOTCONN at once.
+# 9. A guest outlives its backend: SIGKILL, backend started again on the same
+#    ring, the guest's device re-attaches and it sendrecs with the new one.
 # Skips (77) without a kernel whose vdvk driver has VDVK_IOC_CALL.
 set -uo pipefail
 
@@ -242,5 +244,34 @@ grep -q 'corrupted ring -> EDVSNOTCONN' "$work/g8.log" || fail "no EDVSNOTCONN a
 grep -q 'backend gone' "$work/g8.log" || fail "the guest kernel did not say the backend is gone"
 ((waited_ms < 10000)) || fail "the guest took ${waited_ms} ms to give up"
 echo "ok: backend SIGKILLed -> EDVSNOTCONN in the guest ${waited_ms} ms later (incl. guest shutdown)"
+
+# One guest outlives its backend: killed under its receive, the backend is
+# started again on the same ring; the guest's device re-attaches on its next
+# call and the guest does 100 sendrecs with a host server of the new backend.
+start_node5() {
+	"$backend" --node 5 --socket "$sock" --config "$work/backend.conf" --guest-ring "$ring" >>"$work/backend.log" 2>&1 &
+	backend_pid=$!
+	pids+=("$backend_pid")
+	for _ in $(seq 100); do [[ -S $sock && -p $ring.wake ]] && break; sleep 0.05; done
+}
+start_node5
+uml --timeout 120 --ring "$ring" -- /bin/sh -c "$guest reattach 57 5 11; rc=\$?; dmesg | grep vdvk; exit \$rc" >"$work/g9.log" 2>&1 &
+g9=$!
+pids+=("$g9")
+wait_ep 57 RECEIVING
+kill -KILL "$backend_pid"
+wait "$backend_pid" 2>/dev/null
+rm -f "$sock"
+sleep 1
+start_node5
+"$lat_server" --ep 11 >"$work/server2.log" 2>&1 &
+pids+=($!)
+wait "$g9" || fail "guest exited $? across the backend restart: $(cat "$work/g9.log")"
+cat "$work/g9.log"
+grep -q 're-attached to ring' "$work/g9.log" || fail "the guest kernel did not say it re-attached"
+grep -q '100 sendrecs ok' "$work/g9.log" || fail "no sendrecs after the re-attach"
+grep -q "g1.ring (domain 1): guest memory mapped" <(tail -20 "$work/backend.log") ||
+	fail "the new backend did not get the re-attached guest's memory"
+echo "ok: backend killed and started again -> the same guest re-attaches and sendrecs"
 # A sanitizer build of the backend (VDVK_SANITIZE) reports into its log.
 ! grep -Eq 'Sanitizer|runtime error:' "$work/backend.log" || fail "sanitizer report in the backend log"
