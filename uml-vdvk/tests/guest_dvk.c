@@ -265,16 +265,29 @@ static int hostile(void)
 	return 0;
 }
 
+/* Binds EP and blocks in a receive: its result, or BIND_FAILED (reported). */
+#define BIND_FAILED (-100000L)
+static long wait_on(int ep)
+{
+	message m;
+	long rc = dvk_bind(0, ep);
+
+	if (rc != ep) {
+		fail("bind", rc);
+		return BIND_FAILED;
+	}
+	printf("guest_dvk: waiting on %d\n", ep);
+	fflush(stdout);
+	return dvk_receive(ANY, &m);
+}
+
 static int broken(int ep)
 {
 	message m;
-	long rc;
+	long rc = wait_on(ep);
 
-	if ((rc = dvk_bind(0, ep)) != ep)
-		return fail("bind", rc);
-	printf("guest_dvk: waiting on %d\n", ep);
-	fflush(stdout);
-	rc = dvk_receive(ANY, &m);
+	if (rc == BIND_FAILED)
+		return 1;
 	if (rc != EDVSNOTCONN)
 		return fail("receive on a corrupted ring (want EDVSNOTCONN)", rc);
 	rc = dvk_receive_T(ANY, &m, TIMEOUT_NOWAIT);
@@ -292,15 +305,11 @@ static int broken(int ep)
 static int reattach(int ep, int node, int server_ep)
 {
 	dvs_usr_t dvs;
-	message m;
-	long rc;
+	long rc = wait_on(ep);
 	int i;
 
-	if ((rc = dvk_bind(0, ep)) != ep)
-		return fail("bind", rc);
-	printf("guest_dvk: waiting on %d\n", ep);
-	fflush(stdout);
-	rc = dvk_receive(ANY, &m);
+	if (rc == BIND_FAILED)
+		return 1;
 	if (rc != EDVSNOTCONN)
 		return fail("receive when the backend died (want EDVSNOTCONN)", rc);
 	for (i = 0; i < 600; i++) {
