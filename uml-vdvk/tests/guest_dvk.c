@@ -325,6 +325,75 @@ static int reattach(int ep, int node, int server_ep)
 	return client(node, server_ep, 100, 42);
 }
 
+/* Same (static, non-PIE) address in every guest_dvk process: a vcopy party. */
+static char party_buf[1 << 20];
+
+/* This guest's count of pinned user pages taken and given back (/proc/vmstat). */
+static int foll_pins(long *acquired, long *released)
+{
+	char name[64];
+	long v;
+	FILE *f = fopen("/proc/vmstat", "r");
+	int got = 0;
+
+	if (!f)
+		return -1;
+	while (fscanf(f, "%63s %ld", name, &v) == 2) {
+		if (!strcmp(name, "nr_foll_pin_acquired"))
+			*acquired = v, got++;
+		if (!strcmp(name, "nr_foll_pin_released"))
+			*released = v, got++;
+	}
+	fclose(f);
+	return got == 2 ? 0 : -1;
+}
+
+/*
+ * A child binds EP and waits in a receive; we bind EP+1 and vcopy 1 MiB from
+ * the child to OTHER_EP (in another guest, which the test has stopped): the
+ * backend gets our guest's pin of the child's pages and waits for the other
+ * guest's. Then the test kills the backend: our vcopy ends with EDVSNOTCONN,
+ * and the pin must be released (no UNPIN will come) -- checked in vmstat.
+ */
+static int pin_held(int ep, int other_ep)
+{
+	long acquired = 0, released = 0, rc;
+	proc_usr_t p;
+	pid_t child;
+	int i, st;
+
+	memset(party_buf, 7, sizeof(party_buf));	/* the child's pages exist */
+	child = fork();
+	if (child == 0)
+		_exit(wait_on(ep) == EDVSNOTCONN ? 0 : 1);
+	if ((rc = dvk_bind(0, ep + 1)) != ep + 1)
+		return fail("bind", rc);
+	for (i = 0; i < 500; i++) {
+		if (dvk_getprocinfo(0, ep, &p) >= 0 && (p.p_rts_flags & RECEIVING))
+			break;
+		usleep(10000);
+	}
+	printf("guest_dvk: vcopy %d -> %d under way\n", ep, other_ep);
+	fflush(stdout);
+	rc = dvk_vcopy(ep, party_buf, other_ep, party_buf, sizeof(party_buf));
+	if (rc != EDVSNOTCONN)
+		return fail("vcopy when the backend died (want EDVSNOTCONN)", rc);
+	if (waitpid(child, &st, 0) != child || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
+		return fail("the party's receive (want EDVSNOTCONN)", st);
+	/* The release runs from a workqueue: give it a moment. */
+	for (i = 0; i < 50; i++) {
+		if (foll_pins(&acquired, &released))
+			return fail("no nr_foll_pin_* in /proc/vmstat", -1);
+		if (acquired == released)
+			break;
+		usleep(20000);
+	}
+	printf("guest_dvk: pinned pages acquired %ld released %ld\n", acquired, released);
+	if (acquired < (long)(sizeof(party_buf) / 4096))
+		return fail("the party's pages were never pinned", acquired);
+	return acquired == released ? 0 : fail("pinned pages left", acquired - released);
+}
+
 static int notify_recv(int ep, int src)
 {
 	message m;
@@ -441,10 +510,16 @@ int main(int argc, char **argv)
 		return hostile();
 	if (!strcmp(mode, "broken") && argc == 3)
 		return broken(atoi(argv[2]));
+	if (!strcmp(mode, "pin-held") && argc == 4)
+		return pin_held(atoi(argv[2]), atoi(argv[3]));
+	if (!strcmp(mode, "party") && argc == 3) {
+		party_buf[0] = 1;	/* touched: the vcopy party's pages exist */
+		return wait_on(atoi(argv[2])) == BIND_FAILED;
+	}
 	if (!strcmp(mode, "reattach") && argc == 5)
 		return reattach(atoi(argv[2]), atoi(argv[3]), atoi(argv[4]));
 	fprintf(stderr, "usage: guest_dvk client NODE SERVER_EP COUNT [EP] | keep EP | free EP | receiving EP | serve EP N |\n"
 			"       signal EP | hostile | broken EP | notify-recv EP SRC | notify-send EP DST |\n"
-			"       fork EP1 EP2 | reattach EP NODE SERVER_EP\n");
+			"       fork EP1 EP2 | reattach EP NODE SERVER_EP | pin-held EP OTHER_EP | party EP\n");
 	return 2;
 }

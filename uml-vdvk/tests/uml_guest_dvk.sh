@@ -31,6 +31,8 @@
 #    wake FIFO lose its writer and ends the call with EDVSNOTCONN at once.
 # 9. A guest outlives its backend: SIGKILL, backend started again on the same
 #    ring, the guest's device re-attaches and it sendrecs with the new one.
+# 10. The backend is killed while it holds a guest's peer pin (the vcopy waits
+#    for a stopped second guest): the guest releases the pages (vmstat).
 # Skips (77) without a kernel whose vdvk driver has VDVK_IOC_CALL.
 set -uo pipefail
 
@@ -273,5 +275,37 @@ grep -q '100 sendrecs ok' "$work/g9.log" || fail "no sendrecs after the re-attac
 grep -q "g1.ring (domain 1): guest memory mapped" <(tail -20 "$work/backend.log") ||
 	fail "the new backend did not get the re-attached guest's memory"
 echo "ok: backend killed and started again -> the same guest re-attaches and sendrecs"
+
+# Pins released when the backend dies: a process of guest 1 vcopies 1 MiB from
+# its child (waiting in receive) to a process of guest 2, which is stopped, so
+# the backend holds guest 1's pin of the child's pages while it waits for
+# guest 2's. The backend is killed: no UNPIN will come, and guest 1 must give
+# the pages back itself (its /proc/vmstat pin counters balance).
+kill -KILL "$backend_pid" 2>/dev/null
+wait "$backend_pid" 2>/dev/null
+rm -f "$sock"
+"$backend" --node 5 --socket "$sock" --config "$work/backend.conf" --guest-ring "$ring" \
+	--guest-ring "$ring2" --pin-timeout-ms 60000 >>"$work/backend.log" 2>&1 &
+backend_pid=$!
+pids+=("$backend_pid")
+for _ in $(seq 100); do [[ -S $sock && -p $ring2.wake ]] && break; sleep 0.05; done
+uml --timeout 120 "${cpu2[@]}" --ring "$ring2" -- "$guest" party 63 >"$work/g10b.log" 2>&1 &
+pids+=($!)
+wait_ep 63 RECEIVING
+uml2=$(grep -o 'g2.ring (domain 2): guest is host pid [0-9]*' "$work/backend.log" | tail -1 | grep -o '[0-9]*$')
+[[ -n $uml2 ]] || fail "no host pid for the guest on $ring2"
+kill -STOP "$uml2"
+uml --timeout 120 --ring "$ring" -- /bin/sh -c "$guest pin-held 60 63" >"$work/g10.log" 2>&1 &
+g10=$!
+pids+=("$g10")
+wait_ep 60 RECEIVING
+sleep 2  # the vcopy is asked for, guest 1 answers its pin at once, guest 2 cannot
+kill -KILL "$backend_pid"
+wait "$g10"
+rc=$?
+kill -CONT "$uml2"
+[[ $rc == 0 ]] || fail "pin-held guest exited $rc: $(cat "$work/g10.log")"
+cat "$work/g10.log"
+echo "ok: backend killed while holding a guest's pin -> the guest released the pages itself"
 # A sanitizer build of the backend (VDVK_SANITIZE) reports into its log.
 ! grep -Eq 'Sanitizer|runtime error:' "$work/backend.log" || fail "sanitizer report in the backend log"
