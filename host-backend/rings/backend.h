@@ -211,6 +211,8 @@ class Backend final : public EngineSink, public nodes::LinkIn, public nodes::Gue
   int32_t RunGuestCopy(const Deferred& d);
   // The guest ring of a domain, its memory, its live attachment (nullptr if none).
   GuestRing* GuestOf(uint32_t domain);
+  // g's ring, wherever it is held: by its live attachment, else by g.
+  SharedRing* RingOf(GuestRing* g);
   GuestMemory* MemoryOf(uint32_t domain);
   Attachment* GuestAttachment(uint32_t domain);
 

@@ -129,8 +129,7 @@ void Backend::TakeGuestMemory(GuestRing* g) {
   const char* why;
   while (ReadMemHello(g->mem_sock_fd, &fd, &sender, &why)) {
     // Only the claimant of a live ring may give it memory, once per claim.
-    Attachment* a = GuestAttachment(g->domain);
-    const SharedRing* ring = a != nullptr ? a->ring.get() : g->ring.get();
+    const SharedRing* ring = RingOf(g);
     const int32_t claimant = ring != nullptr ? ring->LoadClientHostPid() : 0;
     if (why == nullptr && (claimant <= 0 || sender != claimant))
       why = "the sender did not claim this ring";

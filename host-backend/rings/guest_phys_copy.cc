@@ -126,6 +126,14 @@ bool ParsePhysLists(const uint8_t* buf, uint32_t len, uint64_t bytes, uint64_t m
          ParseSide(ext + h.nr_src, h.nr_dst, bytes, mem_size, &out->dst);
 }
 
+namespace {
+
+bool ExtentInside(const vdvk_phys_extent& e, const GuestMemory& mem) {
+  return e.addr < mem.size() && e.len <= mem.size() - e.addr;
+}
+
+}  // namespace
+
 int32_t CopyGuestHost(const GuestMemory& mem, const std::vector<vdvk_phys_extent>& ext,
                       bool guest_is_src, pid_t host_pid, uint64_t host_addr, uint64_t bytes) {
   if (!mem.mapped()) return EDVSNOSYS;
@@ -141,7 +149,7 @@ int32_t CopyGuestHost(const GuestMemory& mem, const std::vector<vdvk_phys_extent
     uint64_t chunk = 0;
     for (size_t k = 0; k < n; ++k) {
       const vdvk_phys_extent& e = ext[i + k];
-      if (e.addr >= mem.size() || e.len > mem.size() - e.addr) return EDVSFAULT;
+      if (!ExtentInside(e, mem)) return EDVSFAULT;
       local[k] = iovec{mem.base() + e.addr, static_cast<size_t>(e.len)};
       chunk += e.len;
     }
@@ -157,14 +165,6 @@ int32_t CopyGuestHost(const GuestMemory& mem, const std::vector<vdvk_phys_extent
   }
   return done == bytes ? 0 : EDVSFAULT;
 }
-
-namespace {
-
-bool ExtentInside(const vdvk_phys_extent& e, const GuestMemory& mem) {
-  return e.addr < mem.size() && e.len <= mem.size() - e.addr;
-}
-
-}  // namespace
 
 int32_t CopyGuestGuest(const GuestMemory& src_mem, const std::vector<vdvk_phys_extent>& src,
                        const GuestMemory& dst_mem, const std::vector<vdvk_phys_extent>& dst,

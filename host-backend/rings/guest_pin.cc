@@ -37,6 +37,11 @@ GuestMemory* Backend::MemoryOf(uint32_t domain) {
   return g == nullptr ? nullptr : &g->mem;
 }
 
+SharedRing* Backend::RingOf(GuestRing* g) {
+  Attachment* a = g->attach_id == 0 ? nullptr : Find(g->attach_id);
+  return a != nullptr ? a->ring.get() : g->ring.get();
+}
+
 Backend::Attachment* Backend::GuestAttachment(uint32_t domain) {
   GuestRing* g = GuestOf(domain);
   return g == nullptr || g->attach_id == 0 ? nullptr : Find(g->attach_id);

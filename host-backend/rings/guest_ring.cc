@@ -240,8 +240,8 @@ void Backend::GuestGone(GuestRing* g) {
   // new FIFOs) for the next guest.
   if (g->ring && g->ring->lost()) {
     std::string error;
-    auto geo = ComputeGeometry(kGuestEntries, kGuestEntries, kGuestNrBufs, kGuestBufSize);
-    g->ring = CreateGuestRingFiles(g->path, *geo, cfg_.node_id, g->uid, g->gid, &error);
+    const RingGeometry geo = g->ring->geometry();
+    g->ring = CreateGuestRingFiles(g->path, geo, cfg_.node_id, g->uid, g->gid, &error);
     if (!g->ring) {
       spdlog::error("guest ring {}: out of service: {}", g->path, error);
       return;
@@ -261,7 +261,7 @@ void Backend::DropShrunkGuests() {
   lost_seen_ = fault_guard::LostCount();
   for (auto& [domain, g] : guests_) {
     Attachment* a = GuestAttachment(domain);
-    const SharedRing* ring = a != nullptr ? a->ring.get() : g->ring.get();
+    const SharedRing* ring = RingOf(g.get());
     const bool ring_lost = ring != nullptr && ring->lost();
     if ((!ring_lost && !g->mem.lost()) || g->shrunk_noted) continue;
     g->shrunk_noted = true;  // until the guest dies
