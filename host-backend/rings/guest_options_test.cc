@@ -3,11 +3,22 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <initializer_list>
 
 #include "host-backend/rings/options.h"
 
 namespace vdvk::rings {
 namespace {
+
+// Each value of `flag` is refused, with an error naming the config `key`.
+void ExpectRefused(const char* flag, const char* key, std::initializer_list<const char*> values) {
+  for (const char* bad : values) {
+    Options o;
+    ParseResult r = ParseCommandLine({"--node", "1", flag, bad}, &o);
+    EXPECT_FALSE(r.ok) << flag << ": accepted '" << bad << "'";
+    EXPECT_NE(r.error.find(key), std::string::npos) << r.error;
+  }
+}
 
 TEST(GuestOptions, RepeatableFlag) {
   Options o;
@@ -29,10 +40,7 @@ TEST(GuestOptions, GuestPollWindow) {
   EXPECT_EQ(o.poll_us, 50);
   ASSERT_TRUE(ApplyConfigText("guest_poll_us = 7\n", "f", &o).ok);
   EXPECT_EQ(o.guest_poll_us, 7);
-  Options b;
-  ParseResult r = ParseCommandLine({"--node", "1", "--guest-poll-us", "-1"}, &b);
-  EXPECT_FALSE(r.ok);
-  EXPECT_NE(r.error.find("guest_poll_us"), std::string::npos) << r.error;
+  ExpectRefused("--guest-poll-us", "guest_poll_us", {"-1"});
 }
 
 TEST(GuestOptions, PinTimeout) {
@@ -42,12 +50,7 @@ TEST(GuestOptions, PinTimeout) {
   EXPECT_EQ(o.pin_timeout_ms, 250);
   ASSERT_TRUE(ApplyConfigText("pin_timeout_ms = 700\n", "f", &o).ok);
   EXPECT_EQ(o.pin_timeout_ms, 700);
-  for (const char* bad : {"0", "-5", "600001", "1s"}) {
-    Options b;
-    ParseResult r = ParseCommandLine({"--node", "1", "--pin-timeout-ms", bad}, &b);
-    EXPECT_FALSE(r.ok) << "accepted '" << bad << "'";
-    EXPECT_NE(r.error.find("pin_timeout_ms"), std::string::npos) << r.error;
-  }
+  ExpectRefused("--pin-timeout-ms", "pin_timeout_ms", {"0", "-5", "600001", "1s"});
 }
 
 TEST(GuestOptions, UserOfTheRingFiles) {
@@ -63,22 +66,13 @@ TEST(GuestOptions, UserOfTheRingFiles) {
   EXPECT_EQ(o.guest_rings[2].user, "1000");
   ASSERT_TRUE(ApplyConfigText("guest_ring = /tmp/d,user=dvk-guest_1\n", "f", &o).ok);
   EXPECT_EQ(o.guest_rings.back().user, "dvk-guest_1");
-  for (const char* bad : {"/tmp/a,user=", "/tmp/a,owner=x", "/tmp/a,user=x,user=y", "/tmp/a,user=a b",
-                          "/tmp/a,user=$(id)", ",user=x"}) {
-    Options b;
-    ParseResult r = ParseCommandLine({"--node", "1", "--guest-ring", bad}, &b);
-    EXPECT_FALSE(r.ok) << "accepted '" << bad << "'";
-    EXPECT_NE(r.error.find("guest_ring"), std::string::npos) << r.error;
-  }
+  ExpectRefused("--guest-ring", "guest_ring",
+                {"/tmp/a,user=", "/tmp/a,owner=x", "/tmp/a,user=x,user=y", "/tmp/a,user=a b",
+                 "/tmp/a,user=$(id)", ",user=x"});
 }
 
 TEST(GuestOptions, RejectsPathsTheKernelCommandLineWouldSplit) {
-  for (const char* bad : {"", "/tmp/a b", "/tmp/a,b", "/tmp/a\tb"}) {
-    Options o;
-    ParseResult r = ParseCommandLine({"--node", "1", "--guest-ring", bad}, &o);
-    EXPECT_FALSE(r.ok) << "accepted '" << bad << "'";
-    EXPECT_NE(r.error.find("guest_ring"), std::string::npos) << r.error;
-  }
+  ExpectRefused("--guest-ring", "guest_ring", {"", "/tmp/a b", "/tmp/a,b", "/tmp/a\tb"});
 }
 
 TEST(GuestOptions, ConfigFileListReplacedByFlags) {

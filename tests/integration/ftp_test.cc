@@ -78,12 +78,22 @@ long Open(int type, const std::string& name, int64_t declared, message* m) {
   return dvk_sendrec(kServer, m);
 }
 
-long Write(char* buf, int n, int64_t off, message* m) {
+// A read or write request of n bytes at off, buf being the vcopy range.
+long Chunk(int type, char* buf, int n, int64_t off, message* m) {
   *m = message{};
-  m->m_type = fp::kWrite;
+  m->m_type = type;
   m->m2_p1 = buf;
   m->m2_i2 = n;
   m->m2_l1 = off;
+  return dvk_sendrec(kServer, m);
+}
+
+long Write(char* buf, int n, int64_t off, message* m) { return Chunk(fp::kWrite, buf, n, off, m); }
+long Read(char* buf, int n, int64_t off, message* m) { return Chunk(fp::kRead, buf, n, off, m); }
+
+long CloseSession(message* m) {
+  *m = message{};
+  m->m_type = fp::kClose;
   return dvk_sendrec(kServer, m);
 }
 
@@ -100,9 +110,7 @@ TEST_F(FtpTest, ShortPutOverrunAndBadRequestsLeaveNothingBehind) {
     CHILD_CHECK(m.m_type == 0, "open put: %d", m.m_type);
     CHILD_EXPECT_RC(Write(data, 50, 0, &m), 0);
     CHILD_CHECK(m.m_type == 0 && m.m2_i2 == 50, "write: %d/%d", m.m_type, m.m2_i2);
-    m = message{};
-    m.m_type = fp::kClose;
-    CHILD_EXPECT_RC(dvk_sendrec(kServer, &m), 0);
+    CHILD_EXPECT_RC(CloseSession(&m), 0);
     CHILD_CHECK(m.m_type == EDVSIO && m.m2_l1 == 50, "short close: %d after %lld bytes", m.m_type,
                 static_cast<long long>(m.m2_l1));
     // Overrun: more than declared.
@@ -110,9 +118,7 @@ TEST_F(FtpTest, ShortPutOverrunAndBadRequestsLeaveNothingBehind) {
     CHILD_EXPECT_RC(Write(data, 11, 0, &m), 0);
     CHILD_CHECK(m.m_type == EDVSOVERRUN, "overrun: %d", m.m_type);
     // A failed write ends the session.
-    m = message{};
-    m.m_type = fp::kClose;
-    CHILD_EXPECT_RC(dvk_sendrec(kServer, &m), 0);
+    CHILD_EXPECT_RC(CloseSession(&m), 0);
     CHILD_CHECK(m.m_type == EDVSBADREQUEST, "close after failure: %d", m.m_type);
     // Out-of-order offset.
     CHILD_EXPECT_RC(Open(fp::kOpenPut, "order.bin", 100, &m), 0);
@@ -136,9 +142,7 @@ TEST_F(FtpTest, ShortPutOverrunAndBadRequestsLeaveNothingBehind) {
     // A complete put still works afterwards.
     CHILD_EXPECT_RC(Open(fp::kOpenPut, "good.bin", 100, &m), 0);
     CHILD_EXPECT_RC(Write(data, 100, 0, &m), 0);
-    m = message{};
-    m.m_type = fp::kClose;
-    CHILD_EXPECT_RC(dvk_sendrec(kServer, &m), 0);
+    CHILD_EXPECT_RC(CloseSession(&m), 0);
     CHILD_CHECK(m.m_type == 0 && m.m2_l1 == 100, "good close: %d", m.m_type);
     return 0;
   });
@@ -146,21 +150,6 @@ TEST_F(FtpTest, ShortPutOverrunAndBadRequestsLeaveNothingBehind) {
   Kill(server);
   // Only the complete file exists: no short, overrun or temp files.
   EXPECT_EQ(Listing(), std::vector<std::string>{"good.bin"});
-}
-
-long Read(char* buf, int n, int64_t off, message* m) {
-  *m = message{};
-  m->m_type = fp::kRead;
-  m->m2_p1 = buf;
-  m->m2_i2 = n;
-  m->m2_l1 = off;
-  return dvk_sendrec(kServer, m);
-}
-
-long CloseSession(message* m) {
-  *m = message{};
-  m->m_type = fp::kClose;
-  return dvk_sendrec(kServer, m);
 }
 
 // The server reads each next chunk ahead, sized like the last request: a
