@@ -5,7 +5,9 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
+#include <memory>
 #include <vector>
 
 #include "dvk/dvk.h"
@@ -81,13 +83,14 @@ std::string FtpGet(int server, const std::string& remote, const std::string& loc
     CloseSession(server, &ignored);
     return err;
   }
-  std::vector<char> buf(chunk);
+  auto buffer = std::make_unique_for_overwrite<char[]>(chunk);
+  char* const bufp = buffer.get();
   std::string err;
   uint64_t pos = 0;
   while (err.empty()) {
     m = message{};
     m.m_type = fp::kRead;
-    m.m2_p1 = buf.data();
+    m.m2_p1 = bufp;
     m.m2_i2 = static_cast<int>(chunk);
     m.m2_l1 = static_cast<int64_t>(pos);
     err = Call(server, &m, "read");
@@ -99,7 +102,7 @@ std::string FtpGet(int server, const std::string& remote, const std::string& loc
     if (m.m2_i2 == 0) break;  // EOF
     size_t off = 0, n = static_cast<size_t>(m.m2_i2);
     while (off < n) {
-      ssize_t w = write(fd, buf.data() + off, n - off);
+      ssize_t w = write(fd, bufp + off, n - off);
       if (w < 0 && errno == EINTR) continue;
       if (w <= 0) {
         err = "write to '" + local + "' failed: " + std::strerror(errno);
@@ -146,12 +149,13 @@ std::string FtpPut(int server, const std::string& local, const std::string& remo
     close(fd);
     return err;
   }
-  std::vector<char> buf(chunk);
+  auto buffer = std::make_unique_for_overwrite<char[]>(chunk);
+  char* const bufp = buffer.get();
   Checksum64 hash;
   std::string err;
   uint64_t pos = 0;
   for (;;) {
-    ssize_t n = read(fd, buf.data(), chunk);
+    ssize_t n = read(fd, bufp, chunk);
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) {
       err = "read from '" + local + "' failed: " + std::strerror(errno);
@@ -160,7 +164,7 @@ std::string FtpPut(int server, const std::string& local, const std::string& remo
     if (n == 0) break;
     m = message{};
     m.m_type = fp::kWrite;
-    m.m2_p1 = buf.data();
+    m.m2_p1 = bufp;
     m.m2_i2 = static_cast<int>(n);
     m.m2_l1 = static_cast<int64_t>(pos);
     err = Call(server, &m, "write");
@@ -169,7 +173,7 @@ std::string FtpPut(int server, const std::string& local, const std::string& remo
       err = "server accepted " + std::to_string(m.m2_i2) + " of " + std::to_string(n) + " bytes";
       break;
     }
-    hash.Update(buf.data(), static_cast<size_t>(n));
+    hash.Update(bufp, static_cast<size_t>(n));
     pos += static_cast<uint64_t>(n);
   }
   close(fd);

@@ -40,8 +40,9 @@ constexpr size_t kMaxSessions = 64;
 }  // namespace
 
 FtpServer::FtpServer(int self_ep, std::string root_real, bool verbose)
-    : self_ep_(self_ep), root_(std::move(root_real)), verbose_(verbose), buf_(fp::kMaxChunk),
-      ahead_buf_(fp::kMaxChunk) {}
+    : self_ep_(self_ep), root_(std::move(root_real)), verbose_(verbose),
+      buf_(std::make_unique_for_overwrite<char[]>(fp::kMaxChunk)),
+      ahead_buf_(std::make_unique_for_overwrite<char[]>(fp::kMaxChunk)) {}
 
 FtpServer::~FtpServer() = default;
 
@@ -81,7 +82,7 @@ void FtpServer::AfterReply() {
   if (a.kind == After::kReceivedChunk) {
     size_t off = 0;
     while (off < a.n && s.write_error == 0) {
-      ssize_t w = write(s.fd, buf_.data() + off, a.n - off);
+      ssize_t w = write(s.fd, buf_.get() + off, a.n - off);
       if (w < 0 && errno == EINTR) continue;
       if (w <= 0) s.write_error = errno == ENOSPC ? EDVSNOSPC : EDVSIO;
       else off += static_cast<size_t>(w);
@@ -92,7 +93,7 @@ void FtpServer::AfterReply() {
   // The chunk the client will most likely ask for next.
   ssize_t n;
   do {
-    n = pread(s.fd, ahead_buf_.data(), a.want, static_cast<off_t>(s.pos));
+    n = pread(s.fd, ahead_buf_.get(), a.want, static_cast<off_t>(s.pos));
   } while (n < 0 && errno == EINTR);
   ahead_ = n < 0 ? ReadAhead{} : ReadAhead{a.client, s.pos, a.want, static_cast<size_t>(n)};
 }
@@ -131,9 +132,9 @@ int FtpServer::FetchPath(int client, const message& m, std::string* name) {
   const int len = m.m2_i1;
   if (len <= 0) return EDVSINVAL;
   if (static_cast<size_t>(len) > fp::kMaxPath) return EDVSNAMETOOLONG;
-  long rc = dvk_vcopy(client, m.m2_p1, self_ep_, buf_.data(), len);
+  long rc = dvk_vcopy(client, m.m2_p1, self_ep_, buf_.get(), len);
   if (rc < 0) return static_cast<int>(rc);
-  name->assign(buf_.data(), static_cast<size_t>(len));
+  name->assign(buf_.get(), static_cast<size_t>(len));
   return 0;
 }
 
@@ -189,12 +190,12 @@ int FtpServer::Read(Session& s, int client, const message& m, message* reply) {
   ssize_t n;
   if (ahead_.client == client && ahead_.pos == s.pos && (ahead_.n >= want || ahead_.n < ahead_.asked)) {
     // Read after the last reply (a short one ended at the end of the file).
-    data = ahead_buf_.data();
+    data = ahead_buf_.get();
     n = static_cast<ssize_t>(std::min(ahead_.n, want));
   } else {
-    data = buf_.data();
+    data = buf_.get();
     do {
-      n = pread(s.fd, buf_.data(), want, static_cast<off_t>(s.pos));
+      n = pread(s.fd, buf_.get(), want, static_cast<off_t>(s.pos));
     } while (n < 0 && errno == EINTR);
     if (n < 0) return EDVSIO;
   }
@@ -217,7 +218,7 @@ int FtpServer::Write(Session& s, int client, const message& m, message* reply) {
   const size_t n = static_cast<size_t>(m.m2_i2);
   if (s.pos + n > s.size) return EDVSOVERRUN;  // more than declared at open
   if (n > 0) {
-    long rc = dvk_vcopy(client, m.m2_p1, self_ep_, buf_.data(), static_cast<int>(n));
+    long rc = dvk_vcopy(client, m.m2_p1, self_ep_, buf_.get(), static_cast<int>(n));
     if (rc < 0) return static_cast<int>(rc);
     s.pos += n;
     after_ = After{After::kReceivedChunk, client, nullptr, n, 0};  // written after the reply

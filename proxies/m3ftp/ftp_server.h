@@ -62,8 +62,11 @@ class FtpServer {
   int self_ep_;
   std::string root_;
   bool verbose_;
-  std::vector<char> buf_;
-  std::vector<char> ahead_buf_;
+  // Filled by the kernel (vcopy, read) before any use: not zeroed, since in a
+  // UML guest each page a process touches itself costs a trip through the
+  // host (~60 us), where the kernel's own first touch is cheap.
+  std::unique_ptr<char[]> buf_;
+  std::unique_ptr<char[]> ahead_buf_;
   After after_;
   ReadAhead ahead_;
   std::map<int, std::unique_ptr<Session>> sessions_;
