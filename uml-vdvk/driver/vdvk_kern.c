@@ -3,13 +3,14 @@
  * vdvk_kern.c - the UML guest's door to host-backend: maps a vdvk ring file
  * shared with the backend and exposes it as a misc device.
  *
- *   linux ... vdvk0=ring:/path/to/ring [vdvk1=ring:/other ...]
+ *   linux ... vdvk0=ring:/path/to/ring[,poll_us=N] [vdvk1=ring:/other ...]
  *
  * vdvk0 becomes /dev/vdvk, vdvkN (N >= 1) /dev/vdvkN. VDVK_IOC_CALL runs one
  * DVK call: the driver fills the caller's identity (tgid/tid: never taken
  * from user space), puts the SQE and its payload in the ring, kicks the
- * backend through PATH.kick and sleeps until the IRQ on PATH.wake brings the
- * completion. VDVK_OP_VCOPY pins the caller's pages for the call and sends
+ * backend through PATH.kick and waits for the completion: it spins up to
+ * poll_us (default 50) reading the ring, then sleeps until the IRQ on
+ * PATH.wake brings it. VDVK_OP_VCOPY pins the caller's pages for the call and sends
  * their guest-physical extents; the backend copies through its mapping of
  * our memory file, whose fd we send it at attach (PATH.mem). Host quirk:
  * the doorbells are FIFOs because an eventfd raises no SIGIO, so a UML IRQ
@@ -27,6 +28,7 @@
 #include <linux/list.h>
 #include <linux/sched.h>
 #include <linux/sched/signal.h>
+#include <linux/sched/stat.h>
 #include <linux/slab.h>
 #include <linux/spinlock.h>
 #include <linux/wait.h>
@@ -39,6 +41,7 @@
 #include <linux/log2.h>
 #include <linux/atomic.h>
 #include <linux/jiffies.h>
+#include <linux/ktime.h>
 #include <linux/miscdevice.h>
 #include <linux/mm.h>
 #include <linux/module.h>
@@ -74,6 +77,15 @@
 #define VDVK_CANCEL_WAIT (10 * HZ)
 /* Re-check the CQ this often while waiting: a lost SIGIO costs latency, not a hang. */
 #define VDVK_POLL_WAIT (HZ / 10)
+/* poll_us= when none is given, and the longest accepted: a spin holds the
+ * guest's only CPU. 50 us covers a guest<->guest or guest<->host answer on
+ * an idle machine (bench/uml_bench.sh, VDVK_BENCH_RING_OPTS). */
+#define VDVK_DEFAULT_POLL_US 50
+#define VDVK_MAX_POLL_US 1000
+/* vdvk_spin: off our CPU this long in one yield means the CPU is contended. */
+#define VDVK_SPIN_GAP_NS (20 * NSEC_PER_USEC)
+/* vdvk_spin: the longest run of waits that skip the spin on a contended CPU. */
+#define VDVK_SPIN_MAX_SKIP 64u
 /* Ring buffers only peer pins may take (see vdvk_reserve). */
 #define VDVK_PIN_BUFS 4
 
@@ -100,6 +112,7 @@ struct vdvk_dev {
 	/* "ring:PATH[,opts]", points into UML's argv; set before start_kernel. */
 	const char *spec;
 	char path[PATH_MAX];	/* the ring file, from spec */
+	u64 poll_ns;		/* spec's poll_us: spin this long before sleeping */
 	/* The host mapping of the ring file; set at attach, replaced only by a
 	 * re-attach (vdvk_try_reattach), when nothing uses the old one. */
 	void *ring;
@@ -131,6 +144,9 @@ struct vdvk_dev {
 	struct list_head pins;	/* peer pins the backend has not released yet */
 	wait_queue_head_t space_wq;	/* a buffer or an in-flight slot was freed */
 	unsigned long rejects;	/* hostile CQ input seen */
+	int spinners;		/* calls in vdvk_spin: SLEEPING is clear while > 0 */
+	u32 spin_skip;		/* waits left that sleep at once (vdvk_spin's backoff) */
+	u32 spin_backoff;	/* the last skip run: 0, or 1, 2, 4 .. VDVK_SPIN_MAX_SKIP */
 };
 
 static struct vdvk_dev vdvk_devs[VDVK_MAX_DEVS];
@@ -151,9 +167,10 @@ static int vdvk_store_spec(int index, char *str)
 		return vdvk_store_spec(n, str);				\
 	}								\
 	__uml_setup("vdvk" #n "=", vdvk##n##_setup,			\
-		    "vdvk" #n "=ring:PATH\n"					\
+		    "vdvk" #n "=ring:PATH[,poll_us=N]\n"			\
 		    "    Attach the vdvk ring file PATH (shared with host-backend)\n" \
-		    "    as /dev/vdvk" #n " (vdvk0: /dev/vdvk).\n\n")
+		    "    as /dev/vdvk" #n " (vdvk0: /dev/vdvk). A call spins up to\n" \
+		    "    N us (0..1000, default 50) for its answer before sleeping.\n\n")
 
 VDVK_SETUP(0);
 VDVK_SETUP(1);
@@ -447,6 +464,84 @@ static void vdvk_unreserve(struct vdvk_dev *dev, struct vdvk_req *req)
 	dev->nr_inflight--;
 	spin_unlock_irqrestore(&dev->lock, flags);
 	wake_up(&dev->space_wq);
+}
+
+/*
+ * Spins up to dev->poll_ns for req's completion before vdvk_wait sleeps.
+ * Sleeping costs a UML guest a host sleep and a SIGIO to wake it (tens of
+ * us on a VM); an answer that comes within the window is picked up from the
+ * ring instead. Meanwhile the ring's SLEEPING flag is clear, so the backend
+ * posts without ringing PATH.wake; each pass yields the host CPU (the
+ * backend may share it). Stops at once when other guest work is runnable
+ * (a process this spin's reaping woke, a peer pin's work: CFS would not
+ * preempt us for them, need_resched stays clear), for signals, and when the
+ * host CPU turns out to be contended (then the next waits skip it, see the end).
+ */
+static void vdvk_spin(struct vdvk_dev *dev, struct vdvk_req *req)
+{
+	unsigned long flags;
+	bool contended = false;
+	u64 now, end, yielded;
+
+	if (!dev->poll_ns || READ_ONCE(req->done))
+		return;
+	spin_lock_irqsave(&dev->lock, flags);
+	if (dev->broken || dev->spin_skip) {
+		if (dev->spin_skip)
+			dev->spin_skip--;
+		spin_unlock_irqrestore(&dev->lock, flags);
+		return;
+	}
+	if (dev->spinners++ == 0)
+		WRITE_ONCE(dev->shm_hdr->client_flags, 0);
+	spin_unlock_irqrestore(&dev->lock, flags);
+
+	end = ktime_get_ns() + dev->poll_ns;
+	/* Bounded by the clock alone: entries the backend keeps posting (a
+	 * hostile one, too) cannot hold the guest's CPU beyond the window. */
+	while (!READ_ONCE(req->done) && single_task_running() && !need_resched() &&
+	       !signal_pending(current)) {
+		yielded = ktime_get_ns();
+		if (yielded >= end)
+			break;
+		/* A hint read; vdvk_reap_locked checks the tail for itself. */
+		if (READ_ONCE(dev->shm_hdr->cq_tail) != READ_ONCE(dev->cq_head)) {
+			spin_lock_irqsave(&dev->lock, flags);
+			vdvk_reap_locked(dev);
+			spin_unlock_irqrestore(&dev->lock, flags);
+			continue;
+		}
+		vdvk_user_yield();
+		now = ktime_get_ns();
+		/* The host ran something else on our CPU for a while: it is
+		 * contended. Spinning on would only hand our turns to the other
+		 * work, where a sleeper that a doorbell wakes gets the CPU back
+		 * first (measured: guest<->guest ~20% slower under two CPU hogs). */
+		if (now - yielded > VDVK_SPIN_GAP_NS &&
+		    READ_ONCE(dev->shm_hdr->cq_tail) == READ_ONCE(dev->cq_head)) {
+			contended = true;	/* and what ran was not our answer's poster */
+			break;
+		}
+	}
+
+	spin_lock_irqsave(&dev->lock, flags);
+	/* A contended CPU stays so for a while: the next 1, 2, 4 .. waits
+	 * sleep at once. (A wait that merely outlasts the window, such as a
+	 * server's receive, costs only our own idle CPU time.) */
+	if (contended) {
+		dev->spin_backoff = clamp(dev->spin_backoff * 2, 1u, VDVK_SPIN_MAX_SKIP);
+		dev->spin_skip = dev->spin_backoff;
+	} else if (READ_ONCE(req->done)) {
+		dev->spin_backoff = 0;
+	}
+	if (--dev->spinners == 0 && !dev->broken) {
+		/* The sleep protocol (wire/vdvk_ring.h): flag, full fence, look
+		 * again, so nothing posted unrung before the flag is missed. */
+		WRITE_ONCE(dev->shm_hdr->client_flags, VDVK_SLEEPING);
+		smp_mb();
+		vdvk_reap_locked(dev);
+	}
+	spin_unlock_irqrestore(&dev->lock, flags);
 }
 
 /* Waits for req's completion; with a timeout it also reaps by itself. */
@@ -897,6 +992,7 @@ static long vdvk_call(struct vdvk_dev *dev, struct vdvk_file *vf, void __user *u
 		msleep(1);
 	}
 
+	vdvk_spin(dev, req);
 	err = vdvk_wait(dev, req, true, 0);
 	if (err == -ERESTARTSYS) {
 		struct vdvk_sqe cancel;
@@ -1048,8 +1144,27 @@ static const struct file_operations vdvk_fops = {
 	.llseek = noop_llseek,
 };
 
-/* Splits "ring:PATH[,opts]" into @path (copied, NUL-terminated). */
-static int __init vdvk_parse_spec(const char *spec, char *path, size_t path_size, const char **why)
+/* Parses the options after the path: ",poll_us=N" (0..VDVK_MAX_POLL_US). */
+static int __init vdvk_parse_opts(const char *p, struct vdvk_dev *dev, const char **why)
+{
+	unsigned int us;
+	int used;
+
+	while (*p == ',') {
+		if (sscanf(p, ",poll_us=%u%n", &us, &used) == 1 && (p[used] == ',' || !p[used]) &&
+		    us <= VDVK_MAX_POLL_US) {
+			dev->poll_ns = (u64)us * NSEC_PER_USEC;
+			p += used;
+			continue;
+		}
+		*why = "unknown option after the path (known: poll_us=0..1000)";
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* Splits "ring:PATH[,opts]" into dev->path (copied, NUL-terminated) and the options. */
+static int __init vdvk_parse_spec(const char *spec, struct vdvk_dev *dev, const char **why)
 {
 	const char *p, *end;
 	size_t len;
@@ -1060,18 +1175,15 @@ static int __init vdvk_parse_spec(const char *spec, char *path, size_t path_size
 	}
 	p = spec + 5;
 	end = strchrnul(p, ',');
-	if (*end) {
-		*why = "unknown option after the path";	/* none defined yet */
-		return -EINVAL;
-	}
 	len = end - p;
-	if (len == 0 || len >= path_size) {
+	if (len == 0 || len >= sizeof(dev->path)) {
 		*why = "empty or too long path";
 		return -EINVAL;
 	}
-	memcpy(path, p, len);
-	path[len] = '\0';
-	return 0;
+	memcpy(dev->path, p, len);
+	dev->path[len] = '\0';
+	dev->poll_ns = (u64)VDVK_DEFAULT_POLL_US * NSEC_PER_USEC;
+	return vdvk_parse_opts(end, dev, why);
 }
 
 /*
@@ -1206,8 +1318,8 @@ static int vdvk_connect(struct vdvk_dev *dev, const char **why)
 	}
 	/* Read by the backend only once we are its client (after the claim). */
 	WRITE_ONCE(dev->shm_hdr->client_features, VDVK_CF_PEER_PIN);
-	/* Always "sleeping": every completion rings PATH.wake (an IRQ is cheap
-	 * next to the guest syscall that waits for it). */
+	/* "Sleeping" (every completion rings PATH.wake) except while a call
+	 * spins in vdvk_spin. */
 	WRITE_ONCE(dev->shm_hdr->client_flags, VDVK_SLEEPING);
 	smp_mb();	/* pairs with the backend's fence before it reads client_flags */
 	err = um_request_irq(UM_IRQ_ALLOC, dev->wake_fd, IRQ_READ, vdvk_interrupt, 0,
@@ -1284,7 +1396,7 @@ static int __init vdvk_attach(struct vdvk_dev *dev)
 	INIT_LIST_HEAD(&dev->pins);
 	init_waitqueue_head(&dev->space_wq);
 	dev->next_tag = 1;
-	err = vdvk_parse_spec(dev->spec, dev->path, sizeof(dev->path), &why);
+	err = vdvk_parse_spec(dev->spec, dev, &why);
 	if (err) {
 		pr_err("vdvk%d: refusing '%s': %s\n", dev->index, dev->spec, why);
 		return err;
@@ -1311,9 +1423,9 @@ static int __init vdvk_attach(struct vdvk_dev *dev)
 		vdvk_disconnect(dev);
 		return err;
 	}
-	pr_info("vdvk%d: vdvk-call-v1 ring %s (%lu bytes, sq %u cq %u bufs %u) node %d as /dev/%s\n",
+	pr_info("vdvk%d: vdvk-call-v1 ring %s (%lu bytes, sq %u cq %u bufs %u) node %d as /dev/%s, poll %llu us\n",
 		dev->index, dev->path, dev->ring_size, dev->sq_entries, dev->cq_entries,
-		dev->nr_bufs, dev->node_id, dev->name);
+		dev->nr_bufs, dev->node_id, dev->name, dev->poll_ns / NSEC_PER_USEC);
 	return 0;
 }
 

@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
@@ -168,4 +169,9 @@ int vdvk_user_send_fd(const char *sock_path, int fd, const void *msg, unsigned i
 int vdvk_user_host_pid(void)
 {
 	return getpid();
+}
+
+void vdvk_user_yield(void)
+{
+	sched_yield();
 }

@@ -47,6 +47,9 @@ int vdvk_user_drain(int fd);
  */
 int vdvk_user_send_fd(const char *sock_path, int fd, const void *msg, unsigned int len);
 
+/* Gives the host CPU to another runnable host process (sched_yield). */
+void vdvk_user_yield(void);
+
 /* The host pid of the UML kernel process (what the backend watches). */
 int vdvk_user_host_pid(void);
 

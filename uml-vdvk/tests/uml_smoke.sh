@@ -7,7 +7,8 @@
 #   uml_smoke.sh sigterm           killing the launcher kills the guest, nothing is left
 #   uml_smoke.sh driver MAKE_RING NODE_ID_PROG
 #                                  /dev/vdvk from a valid ring returns its node id;
-#                                  corrupted headers are refused with a log line
+#                                  corrupted headers and unknown ring options
+#                                  are refused with a log line
 #
 # Kernel: $VDVK_UML_KERNEL, else the build-kernel.sh cache. Without a kernel
 # the test is skipped (exit 77, ctest SKIP_RETURN_CODE).
@@ -136,9 +137,24 @@ driver)
 		! grep -Eqi "oops|BUG:|panic|call trace" <<<"$out" || fail "$mode: kernel trouble: $out"
 		echo "ok: $mode refused: $(grep -o 'refusing ring .*' <<<"$out")"
 	done
-	# The attach itself is logged with the node id.
+	# The attach itself is logged with the node id and the poll window
+	# (default 50 us; poll_us=N sets it).
 	out=$("$launcher" --timeout 60 --ring "$work/ring" -- /bin/sh -c 'dmesg') || fail "guest failed"
-	grep -q "node 7 as /dev/vdvk" <<<"$out" || fail "no attach line in the log: $out"
+	grep -q "node 7 as /dev/vdvk, poll 50 us" <<<"$out" || fail "no attach line (default poll) in the log: $out"
+	out=$("$launcher" --timeout 60 --ring "$work/ring,poll_us=0" -- /bin/sh -c 'dmesg') || fail "guest failed"
+	grep -q "node 7 as /dev/vdvk, poll 0 us" <<<"$out" || fail "poll_us=0 not in the attach line: $out"
+	echo "ok: attach logged with the poll window (default 50 us, poll_us=0 honoured)"
+	# Options the driver does not know, or out of range: refused, no device.
+	for opt in poll_us=1001 spin=1 poll_us=5,poll_us=99999; do
+		out=$("$launcher" --timeout 60 --ring "$work/ring,$opt" -- /bin/sh -c \
+			'test ! -e /dev/vdvk || echo "DEVICE PRESENT"; dmesg')
+		rc=$?
+		[[ $rc == 0 ]] || fail "option $opt: guest status $rc: $out"
+		! grep -q "DEVICE PRESENT" <<<"$out" || fail "option $opt: /dev/vdvk registered"
+		grep -q "vdvk0: refusing 'ring:$work/ring,$opt': unknown option" <<<"$out" ||
+			fail "option $opt: no refusal line in the log: $out"
+		echo "ok: ,$opt refused"
+	done
 	;;
 *)
 	echo "usage: $0 hello|xstate PROGRAM|timeout|sigterm|driver MAKE_RING NODE_ID_PROG" >&2
