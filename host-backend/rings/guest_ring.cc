@@ -266,10 +266,16 @@ void Backend::DropShrunkGuests() {
     if ((!ring_lost && !g->mem.lost()) || g->shrunk_noted) continue;
     g->shrunk_noted = true;  // until the guest dies
     g->mem.Unmap();  // lost or not: this guest's vcopies end here
+    // Shrunk before we read its host pid (or it cannot be watched): no death
+    // will ever be seen, so the next guest gets new files now. This one keeps
+    // its mappings and fds of the old, unlinked ones, which lead nowhere.
+    const bool unwatched = g->pidfd < 0;
     spdlog::error("guest ring {} (domain {}): the guest (host pid {}) shrank its {} under us: "
-                  "dropped until it dies",
-                  g->path, domain, g->host_pid, ring_lost ? "ring file" : "memory file");
+                  "dropped {}",
+                  g->path, domain, g->host_pid, ring_lost ? "ring file" : "memory file",
+                  unwatched ? "(its death cannot be watched: the ring is made anew now)" : "until it dies");
     if (a != nullptr) DetachNow(a->id, VDVK_DEAD_SHRUNK, "shrank a mapped file");
+    if (unwatched) GuestGone(g.get());
   }
 }
 

@@ -7,6 +7,7 @@
 #include <pwd.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -253,6 +254,33 @@ TEST_F(GuestRingTest, GuestThatShrinksItsRingIsDroppedAndTheRingMadeAnew) {
   ASSERT_EQ(stat(ring_.c_str(), &st), 0);
   EXPECT_GT(st.st_size, 0);
   ExpectNextGuestServed(host, 301, 41);
+}
+
+TEST_F(GuestRingTest, RingShrunkBeforeTheFirstKickIsMadeAnewAtOnce) {
+  // The guest claims the ring and shrinks it before the backend ever read
+  // its host pid: there is no death to wait for, so the files are replaced
+  // now (the guest keeps a mapping of the old, unlinked file) instead of the
+  // ring staying out of service until the backend restarts.
+  StartWithGuestRing();
+  RawClient host;
+  ASSERT_EQ(host.Attach(sock_), 0);
+  pid_t uml = fork();
+  if (uml == 0) {
+    prctl(PR_SET_PDEATHSIG, SIGKILL);  // never outlive a failed test
+    pause();
+    _exit(0);
+  }
+  FakeGuest g;
+  ASSERT_TRUE(g.Open(ring_));
+  g.Claim(uml);
+  ASSERT_EQ(truncate(ring_.c_str(), 0), 0);
+  g.Kick();
+  EXPECT_TRUE(Eventually([&] { return ReadFile(log_).find("shrank its ring file") != std::string::npos; }));
+  EXPECT_TRUE(Eventually([&] { return ReadFile(log_).find("ring files made anew") != std::string::npos; }))
+      << ReadFile(log_);
+  ExpectNextGuestServed(host, 301, 41);
+  kill(uml, SIGKILL);
+  waitpid(uml, nullptr, 0);
 }
 
 TEST_F(GuestRingTest, RingOfAnotherUserIsMadeAnewWithoutFollowingItsLinks) {
