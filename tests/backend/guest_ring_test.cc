@@ -170,6 +170,7 @@ class GuestRingTest : public BackendTest {
   void ShrinkingGuest(FakeGuest* g, pid_t* uml) {
     *uml = fork();
     if (*uml == 0) {
+      prctl(PR_SET_PDEATHSIG, SIGKILL);  // never outlive a failed test
       pause();
       _exit(0);
     }
