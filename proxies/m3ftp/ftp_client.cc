@@ -5,7 +5,6 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <cstdio>
 #include <cstring>
 #include <memory>
 #include <vector>
@@ -83,7 +82,7 @@ std::string FtpGet(int server, const std::string& remote, const std::string& loc
     CloseSession(server, &ignored);
     return err;
   }
-  auto buffer = std::make_unique_for_overwrite<char[]>(chunk);
+  const auto buffer = fp::NewChunkBuffer(chunk);
   char* const bufp = buffer.get();
   std::string err;
   uint64_t pos = 0;
@@ -149,7 +148,7 @@ std::string FtpPut(int server, const std::string& local, const std::string& remo
     close(fd);
     return err;
   }
-  auto buffer = std::make_unique_for_overwrite<char[]>(chunk);
+  const auto buffer = fp::NewChunkBuffer(chunk);
   char* const bufp = buffer.get();
   Checksum64 hash;
   std::string err;

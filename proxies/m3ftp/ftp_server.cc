@@ -41,8 +41,8 @@ constexpr size_t kMaxSessions = 64;
 
 FtpServer::FtpServer(int self_ep, std::string root_real, bool verbose)
     : self_ep_(self_ep), root_(std::move(root_real)), verbose_(verbose),
-      buf_(std::make_unique_for_overwrite<char[]>(fp::kMaxChunk)),
-      ahead_buf_(std::make_unique_for_overwrite<char[]>(fp::kMaxChunk)) {}
+      buf_(fp::NewChunkBuffer(fp::kMaxChunk)),
+      ahead_buf_(fp::NewChunkBuffer(fp::kMaxChunk)) {}
 
 FtpServer::~FtpServer() = default;
 

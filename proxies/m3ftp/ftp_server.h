@@ -62,9 +62,7 @@ class FtpServer {
   int self_ep_;
   std::string root_;
   bool verbose_;
-  // Filled by the kernel (vcopy, read) before any use: not zeroed, since in a
-  // UML guest each page a process touches itself costs a trip through the
-  // host (~60 us), where the kernel's own first touch is cheap.
+  // ftpproto::NewChunkBuffer: not zeroed.
   std::unique_ptr<char[]> buf_;
   std::unique_ptr<char[]> ahead_buf_;
   After after_;

@@ -163,17 +163,23 @@ class GuestRingTest : public BackendTest {
     }
     return f();
   }
-  // The hostile guest: claims the ring for *uml (a child that waits to be
-  // killed: the "UML process" the backend watches), binds guest process 300
-  // to 40, then shrinks its ring file to nothing under the backend. g's own
-  // mapping must not be touched after this (only its FIFOs).
-  void ShrinkingGuest(FakeGuest* g, pid_t* uml) {
-    *uml = fork();
-    if (*uml == 0) {
-      prctl(PR_SET_PDEATHSIG, SIGKILL);  // never outlive a failed test
+  // A child that waits to be killed: the "UML process" a fake guest claims
+  // its ring for. It dies with the test, so a failed test leaves none behind.
+  static pid_t StandInUml() {
+    pid_t pid = fork();
+    if (pid == 0) {
+      prctl(PR_SET_PDEATHSIG, SIGKILL);
       pause();
       _exit(0);
     }
+    return pid;
+  }
+  // The hostile guest: claims the ring for *uml (StandInUml: the "UML
+  // process" the backend watches), binds guest process 300 to 40, then
+  // shrinks its ring file to nothing under the backend. g's own mapping must
+  // not be touched after this (only its FIFOs).
+  void ShrinkingGuest(FakeGuest* g, pid_t* uml) {
+    *uml = StandInUml();
     ASSERT_TRUE(g->Open(ring_));
     g->Claim(*uml);
     ASSERT_EQ(g->Bind(300, 40), 40);
@@ -265,12 +271,7 @@ TEST_F(GuestRingTest, RingShrunkBeforeTheFirstKickIsMadeAnewAtOnce) {
   StartWithGuestRing();
   RawClient host;
   ASSERT_EQ(host.Attach(sock_), 0);
-  pid_t uml = fork();
-  if (uml == 0) {
-    prctl(PR_SET_PDEATHSIG, SIGKILL);  // never outlive a failed test
-    pause();
-    _exit(0);
-  }
+  const pid_t uml = StandInUml();
   FakeGuest g;
   ASSERT_TRUE(g.Open(ring_));
   g.Claim(uml);
@@ -356,11 +357,7 @@ TEST_F(GuestRingTest, CallerIsGuestPidInItsDomainAndProcExitUnbinds) {
 
 TEST_F(GuestRingTest, GuestDeathFreesEndpointsAndResetsRing) {
   StartWithGuestRing();
-  pid_t child = fork();
-  if (child == 0) {
-    pause();
-    _exit(0);
-  }
+  const pid_t child = StandInUml();
   ASSERT_GT(child, 0);
   RawClient host;
   ASSERT_EQ(host.Attach(sock_), 0);

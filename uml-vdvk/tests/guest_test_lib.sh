@@ -2,7 +2,7 @@
 # set `guest` (the static guest test program) and `test_name`.
 # Provides: launcher, kernel checks (exit 77 = ctest skip), `uml` (vdvk-uml with
 # the right /tmp option), work dir + cleanup of everything in `pids`, `fail`,
-# `wait_ep EP STATE` and `zero_copy` (need `dvkctl`), `start_backend RING...`,
+# `wait_ep EP STATE`, `counter NAME` and `zero_copy` (need `dvkctl`), `start_backend RING...`,
 # `backend_ok`.
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -74,8 +74,10 @@ start_backend() {
 	fail "backend did not start"
 }
 
+# counter NAME: one of the backend's counters in `dvkctl status`.
+counter() { "$dvkctl" status | grep -o "$1=[0-9]*" | cut -d= -f2; }
 # The backend's vcopy_zero_copy_bytes counter.
-zero_copy() { "$dvkctl" status | grep -o 'vcopy_zero_copy_bytes=[0-9]*' | cut -d= -f2; }
+zero_copy() { counter vcopy_zero_copy_bytes; }
 
 # The backend is alive and its log (a sanitizer build's) has no report.
 backend_ok() {

@@ -34,20 +34,19 @@ source "$(dirname "${BASH_SOURCE[0]}")/guest_test_lib.sh"
 ring=$work/g1.ring
 start_backend "$ring"
 loops=1000
-doorbells() { "$dvkctl" status | grep -o 'doorbells_sent=[0-9]*' | cut -d= -f2; }
 
 # run OPTS POLL N: guest N on the ring with OPTS (its attach line must say
 # POLL us); prints the doorbell growth once the backend has freed the ring.
 run() {
 	local before after out
-	before=$(doorbells) || fail "dvkctl status failed"
+	before=$(counter doorbells_sent) || fail "dvkctl status failed"
 	out=$(uml --timeout 60 --ring "$ring$1" -- /bin/sh -c \
 		"$bin/latency_server-guest --ep 20 --count $loops >/dev/null &
 		 $bin/latency_client-guest --server-ep 20 --ep 50 --loops $loops --wait-ms 30000 && wait && dmesg | grep 'as /dev/vdvk'" 2>&1) ||
 		fail "guest with ring options '$1' failed: $out"
 	grep -q "latency_client-guest: $loops round trips verified" <<<"$out" || fail "no verified round trips ('$1'): $out"
 	grep -q "poll $2 us" <<<"$out" || fail "guest did not attach with poll $2 us: $out"
-	after=$(doorbells) || fail "dvkctl status failed"
+	after=$(counter doorbells_sent) || fail "dvkctl status failed"
 	echo $((after - before))
 	# The next guest may take the ring only once the backend reset it.
 	for _ in $(seq 300); do
