@@ -47,6 +47,10 @@ hello)
 	[[ $rc == 3 ]] || fail "exit status $rc, want 3 (output: '$out')"
 	[[ $out == $'hello\nto stderr' ]] || fail "output '$out', want 'hello' and 'to stderr' lines"
 	echo "ok: output and exit status 3 passed through"
+	# --help prints the whole header, down to its last line.
+	out=$("$launcher" --help) || fail "--help exit status $?"
+	[[ $(tail -n 1 <<<"$out") == "(boot failure, panic), 2 on bad usage." ]] || fail "--help cut short: $(tail -n 2 <<<"$out")"
+	grep -q -- "--ring PATH\[,OPTS\]" <<<"$out" || fail "--help does not show --ring PATH[,OPTS]"
 	# Success too, and a guest-side tmpfs on /tmp that is writable.
 	out=$("$launcher" --timeout 60 -- /bin/sh -c 'echo x >/tmp/f && cat /tmp/f && ! touch /etc/vdvk-ro-check 2>/dev/null')
 	rc=$?
@@ -144,6 +148,14 @@ driver)
 	out=$("$launcher" --timeout 60 --ring "$work/ring,poll_us=0" -- /bin/sh -c 'dmesg') || fail "guest failed"
 	grep -q "node 7 as /dev/vdvk, poll 0 us" <<<"$out" || fail "poll_us=0 not in the attach line: $out"
 	echo "ok: attach logged with the poll window (default 50 us, poll_us=0 honoured)"
+	# Options that could change the kernel command line: the launcher refuses them.
+	for opt in "poll_us" "poll_us=1 quiet" "Poll=1" "poll_us=-1"; do
+		out=$("$launcher" --timeout 60 --ring "$work/ring,$opt" -- /bin/true 2>&1)
+		rc=$?
+		[[ $rc == 2 ]] || fail "launcher option '$opt': status $rc, want 2: $out"
+		grep -q "options must look like ,name=number" <<<"$out" || fail "launcher option '$opt': no reason given: $out"
+	done
+	echo "ok: malformed ring options refused by the launcher (status 2)"
 	# Options the driver does not know, or out of range: refused, no device.
 	for opt in poll_us=1001 spin=1 poll_us=5,poll_us=99999; do
 		out=$("$launcher" --timeout 60 --ring "$work/ring,$opt" -- /bin/sh -c \
