@@ -15,7 +15,7 @@
 using Cxx = import "/capnp/c++.capnp";
 $Cxx.namespace("vdvk::wire");
 
-const protocolVersion :UInt32 = 1;
+const protocolVersion :UInt32 = 2;  # 2: vcopyRemote answers a streamed copy without ChunkPeer.done
 const messageBytes :UInt32 = 64;  # sizeof(vdvk_msg): every message field is exactly this long
 
 enum OpKind {
@@ -72,8 +72,12 @@ interface Node {
   # callee's engine checks that party (blocked in a receive, not busy, length
   # within the DC's limit), then the callee moves the bytes: it reads them
   # from `peer` (its party is the destination; a window of reads in flight)
-  # or streams them into `peer` (its party is the source) and then calls
-  # peer.done(). Returns once every byte is in place: 0, or EDVS*.
+  # or streams them into `peer` (its party is the source). Returns 0 or EDVS*:
+  # when the callee's party is the destination, once every byte is in place;
+  # when it is the source, once every chunk was sent (the write calls travel
+  # ahead of this answer), and the caller completes the copy when they all
+  # landed in its party, or with the first write's error. (Protocol 1 called
+  # peer.done() first: one round trip more per copy.)
 
   dcViews @6 (views :List(DcView)) -> ();
   # DC membership: the caller's view of its DCs, every DC it runs when its
@@ -93,7 +97,7 @@ interface ChunkPeer {
   # Served by the caller of vcopyRemote: its own party's memory.
   read @0 (offset :UInt64, bytes :UInt32) -> (result :Int32, data :Data);
   write @1 (offset :UInt64, data :Data) -> stream;  # flow-controlled by capnp streaming
-  done @2 () -> (result :Int32);  # the first write error (EDVS*), or 0
+  done @2 () -> (result :Int32);  # protocol 1 only; unused since 2 (see vcopyRemote)
 }
 
 interface ChunkSink {

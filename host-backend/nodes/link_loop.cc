@@ -187,21 +187,31 @@ void LinkLoop::ForwardVcopy(wire::Node::Client& cap, const RemoteOp& op) {
   auto req = cap.vcopyRemoteRequest();
   EncodeOp(op, req.initOp());
   const PartyRef party{op.vcopy_local, op.vcopy_local_addr, links_->guest_io(), VcopyPartyKey{true, 0, op.id}};
-  req.setPeer(MakeChunkPeer(party, op.vcopy_bytes));
+  ChunkPeerHandle peer = MakeChunkPeer(party, op.vcopy_bytes);
+  req.setPeer(kj::mv(peer.server));
   const uint64_t id = op.id;
+  // The callee streams into our party: its answer 0 means "all sent", and
+  // the copy is done when the bytes landed here.
+  const bool lands_here = op.vcopy_party_is_src;
   auto cancel = kj::newPromiseAndFulfiller<void>();
   in_flight_[id] = kj::mv(cancel.fulfiller);
-  tasks_.add(req.send().then(
-      [this, id](capnp::Response<wire::Node::VcopyRemoteResults>&& r) {
-        in_flight_.erase(id);
-        const int32_t result = r.getResult();
-        PostResult(id, result > 0 ? EDVSBADVALUE : result, nullptr);
-      },
-      [this, id](kj::Exception&& e) {
-        in_flight_.erase(id);
-        spdlog::debug("node links: vcopy {} failed: {}", id, e.getDescription().cStr());
-        PostResult(id, EDVSNOTCONN, nullptr);
-      }).exclusiveJoin(kj::mv(cancel.promise)));
+  auto finish = [this, id](int32_t result) {
+    in_flight_.erase(id);
+    PostResult(id, result > 0 ? EDVSBADVALUE : result, nullptr);
+  };
+  tasks_.add(req.send()
+                 .then([lands_here, landed = kj::mv(peer.landed)](
+                           capnp::Response<wire::Node::VcopyRemoteResults>&& r) mutable -> kj::Promise<int32_t> {
+                   const int32_t result = r.getResult();
+                   if (result != 0 || !lands_here) return result;
+                   return kj::mv(landed);
+                 })
+                 .then(kj::cp(finish),
+                       [finish, id](kj::Exception&& e) {
+                         spdlog::debug("node links: vcopy {} failed: {}", id, e.getDescription().cStr());
+                         finish(EDVSNOTCONN);
+                       })
+                 .exclusiveJoin(kj::mv(cancel.promise)));
 }
 
 // Node.lookup on a peer, for the engine's automatic endpoint resolution. A

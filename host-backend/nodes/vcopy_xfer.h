@@ -36,13 +36,26 @@ struct PartyRef {
 int32_t ReadParty(const PartyRef& p, uint64_t off, kj::ArrayPtr<kj::byte> out);
 int32_t WriteParty(const PartyRef& p, uint64_t off, kj::ArrayPtr<const kj::byte> in);
 
-// The caller's party, served to the callee: `bytes` of `party`.
-// Offsets and lengths a peer asks for are checked against that range.
-kj::Own<wire::ChunkPeer::Server> MakeChunkPeer(const PartyRef& party, uint32_t bytes);
+// The caller's party, served to the callee: `bytes` of `party`. Offsets and
+// lengths a peer asks for are checked against that range.
+//
+// `landed` is for a callee that streams into the party (the callee's party is
+// the source): its vcopyRemote answer 0 only says every chunk was sent, so
+// the caller completes when they are in place. It resolves with 0 once all
+// `bytes` were written, with the first write's EDVS* error at once, or, if
+// the peer is dropped short of that (a callee that skipped chunks),
+// EDVSFAULT. Never rejects. Unused when the callee reads from the party.
+struct ChunkPeerHandle {
+  kj::Own<wire::ChunkPeer::Server> server;
+  kj::Promise<int32_t> landed;
+};
+ChunkPeerHandle MakeChunkPeer(const PartyRef& party, uint32_t bytes);
 
 // Callee side: move the bytes between our party (g, reached as `party`) and
 // the caller's peer. Resolves with 0 or EDVS* (a broken link: EDVSNOTCONN);
-// never rejects.
+// never rejects. Our party the source: 0 once every chunk is on its way (the
+// caller waits for them to land, see ChunkPeerHandle; no done() round trip).
+// Our party the destination: 0 once every byte is in it.
 kj::Promise<int32_t> RunVcopy(const RemoteVcopyGrant& g, const PartyRef& party, wire::ChunkPeer::Client peer);
 
 // process_vm_readv/writev of one whole range (partial transfers looped).

@@ -1,0 +1,163 @@
+// vcopy_xfer_test.cc - the bytes of a remote vcopy in process: the caller's
+// ChunkPeer served over a real capnp connection (a kj pipe pair), the
+// callee's RunVcopy driving it, both parties buffers of this process
+// (process_vm_* on our own pid). Checks that a streamed copy is complete only
+// once every byte landed (the callee's "all sent" comes first), that a write
+// error or a callee that skips chunks fails the copy, and the read direction.
+#include "host-backend/nodes/vcopy_xfer.h"
+
+#include <capnp/rpc-twoparty.h>
+#include <gtest/gtest.h>
+#include <kj/async-io.h>
+#include <unistd.h>
+
+#include <memory>
+#include <optional>
+#include <vector>
+
+#include "dvk/dvk.h"
+#include "host-backend/nodes/link_loop.h"
+
+namespace vdvk::nodes {
+namespace {
+
+// Serves `peer` as the bootstrap capability of one end of a pipe; the other
+// end holds a client of it, as the callee's node does.
+struct Rig {
+  explicit Rig(kj::Own<wire::ChunkPeer::Server> peer)
+      : io(kj::setupAsyncIo()),
+        pipe(io.provider->newTwoWayPipe()),
+        caller_net(*pipe.ends[0], capnp::rpc::twoparty::Side::SERVER, LinkReaderOptions()),
+        caller(kj::heap(capnp::makeRpcServer(caller_net, kj::mv(peer)))),
+        callee_net(*pipe.ends[1], capnp::rpc::twoparty::Side::CLIENT, LinkReaderOptions()),
+        callee(capnp::makeRpcClient(callee_net)) {}
+
+  wire::ChunkPeer::Client Peer() {
+    capnp::word scratch[4] = {};
+    capnp::MallocMessageBuilder b(scratch);
+    auto id = b.getRoot<capnp::rpc::twoparty::VatId>();
+    id.setSide(capnp::rpc::twoparty::Side::SERVER);
+    return callee.bootstrap(id).castAs<wire::ChunkPeer>();
+  }
+
+  kj::AsyncIoContext io;
+  kj::TwoWayPipe pipe;
+  capnp::TwoPartyVatNetwork caller_net;
+  // A heap object so that a test can end the caller's side (and with it the
+  // bootstrap reference to the peer, which a real vcopy passes as a call
+  // parameter and loses when the call ends).
+  kj::Own<capnp::RpcSystem<capnp::rpc::twoparty::VatId>> caller;
+  capnp::TwoPartyVatNetwork callee_net;
+  capnp::RpcSystem<capnp::rpc::twoparty::VatId> callee;
+};
+
+PartyRef Self(const std::vector<uint8_t>& buf) {
+  return PartyRef{ProcKey{0, getpid()}, reinterpret_cast<uintptr_t>(buf.data()), nullptr, VcopyPartyKey{}};
+}
+
+std::vector<uint8_t> Pattern(size_t n, uint8_t seed) {
+  std::vector<uint8_t> v(n);
+  uint32_t x = 0x9e3779b9u + seed;
+  for (auto& c : v) {
+    x ^= x << 13, x ^= x >> 17, x ^= x << 5;
+    c = static_cast<uint8_t>(x);
+  }
+  return v;
+}
+
+RemoteVcopyGrant Grant(uint32_t bytes, bool party_is_src) {
+  RemoteVcopyGrant g;
+  g.bytes = bytes;
+  g.party_is_src = party_is_src;
+  return g;
+}
+
+// More than kVcopyWindow chunks, the last one short.
+constexpr uint32_t kBytes = 5 * kVcopyChunk + 4097;
+
+TEST(VcopyXferTest, StreamedCopyCompletesWhenEveryByteLanded) {
+  const std::vector<uint8_t> src = Pattern(kBytes, 1);
+  std::vector<uint8_t> dst(kBytes, 0);
+  ChunkPeerHandle h = MakeChunkPeer(Self(dst), kBytes);
+  auto rig = std::make_unique<Rig>(kj::mv(h.server));
+  // The callee's party is the source: it streams into the caller's peer.
+  EXPECT_EQ(RunVcopy(Grant(kBytes, true), Self(src), rig->Peer()).wait(rig->io.waitScope), 0);
+  EXPECT_EQ(h.landed.wait(rig->io.waitScope), 0);
+  EXPECT_TRUE(dst == src);
+}
+
+TEST(VcopyXferTest, LandedWaitsForTheLastChunk) {
+  const std::vector<uint8_t> src = Pattern(2 * kVcopyChunk, 2);
+  std::vector<uint8_t> dst(src.size(), 0);
+  ChunkPeerHandle h = MakeChunkPeer(Self(dst), static_cast<uint32_t>(src.size()));
+  auto rig = std::make_unique<Rig>(kj::mv(h.server));
+  auto peer = rig->Peer();
+  auto write = [&](uint64_t off) {
+    auto req = peer.writeRequest();
+    req.setOffset(off);
+    req.setData(kj::arrayPtr(src.data() + off, kVcopyChunk));
+    req.send().wait(rig->io.waitScope);
+  };
+  write(0);
+  rig->io.waitScope.poll();
+  EXPECT_FALSE(h.landed.poll(rig->io.waitScope)) << "complete after half of the bytes";
+  write(kVcopyChunk);
+  EXPECT_EQ(h.landed.wait(rig->io.waitScope), 0);
+  EXPECT_TRUE(dst == src);
+}
+
+TEST(VcopyXferTest, CalleeThatSkipsAChunkFailsTheCopy) {
+  const std::vector<uint8_t> src = Pattern(2 * kVcopyChunk, 3);
+  std::vector<uint8_t> dst(src.size(), 0);
+  ChunkPeerHandle h = MakeChunkPeer(Self(dst), static_cast<uint32_t>(src.size()));
+  auto rig = std::make_unique<Rig>(kj::mv(h.server));
+  {
+    auto peer = rig->Peer();
+    auto req = peer.writeRequest();
+    req.setOffset(kVcopyChunk);  // the second chunk only
+    req.setData(kj::arrayPtr(src.data() + kVcopyChunk, kVcopyChunk));
+    req.send().wait(rig->io.waitScope);
+  }
+  rig->io.waitScope.poll();
+  EXPECT_FALSE(h.landed.poll(rig->io.waitScope)) << "settled while the peer was still reachable";
+  // The peer is gone: nothing can land any more.
+  rig->caller = nullptr;
+  EXPECT_EQ(h.landed.wait(rig->io.waitScope), EDVSFAULT);
+}
+
+TEST(VcopyXferTest, FirstWriteErrorFailsTheCopyAtOnce) {
+  const std::vector<uint8_t> src = Pattern(2 * kVcopyChunk, 4);
+  // A destination address nothing is mapped at: process_vm_writev fails.
+  const PartyRef bad{ProcKey{0, getpid()}, 4096, nullptr, VcopyPartyKey{}};
+  ChunkPeerHandle h = MakeChunkPeer(bad, static_cast<uint32_t>(src.size()));
+  auto rig = std::make_unique<Rig>(kj::mv(h.server));
+  auto peer = rig->Peer();  // still held: the error alone settles the copy
+  auto req = peer.writeRequest();
+  req.setOffset(0);
+  req.setData(kj::arrayPtr(src.data(), kVcopyChunk));
+  req.send().wait(rig->io.waitScope);
+  EXPECT_EQ(h.landed.wait(rig->io.waitScope), EDVSFAULT);
+}
+
+TEST(VcopyXferTest, ReadDirectionFillsTheCalleesParty) {
+  const std::vector<uint8_t> src = Pattern(kBytes, 5);
+  std::vector<uint8_t> dst(kBytes, 0);
+  ChunkPeerHandle h = MakeChunkPeer(Self(src), kBytes);
+  auto rig = std::make_unique<Rig>(kj::mv(h.server));
+  // The callee's party is the destination: it reads from the caller's peer.
+  EXPECT_EQ(RunVcopy(Grant(kBytes, false), Self(dst), rig->Peer()).wait(rig->io.waitScope), 0);
+  EXPECT_TRUE(dst == src);
+}
+
+TEST(VcopyXferTest, ReadBeyondThePartyIsRefused) {
+  const std::vector<uint8_t> src = Pattern(kVcopyChunk, 6);
+  ChunkPeerHandle h = MakeChunkPeer(Self(src), kVcopyChunk);
+  auto rig = std::make_unique<Rig>(kj::mv(h.server));
+  auto req = rig->Peer().readRequest();
+  req.setOffset(1);
+  req.setBytes(kVcopyChunk);
+  EXPECT_ANY_THROW(req.send().wait(rig->io.waitScope));
+}
+
+}  // namespace
+}  // namespace vdvk::nodes
