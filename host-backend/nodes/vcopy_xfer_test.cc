@@ -72,6 +72,14 @@ RemoteVcopyGrant Grant(uint32_t bytes, bool party_is_src) {
   return g;
 }
 
+// One streaming write of the chunk of `src` at `off`, as the callee sends it.
+void WriteChunk(Rig& rig, wire::ChunkPeer::Client& peer, const std::vector<uint8_t>& src, uint64_t off) {
+  auto req = peer.writeRequest();
+  req.setOffset(off);
+  req.setData(kj::arrayPtr(src.data() + off, kVcopyChunk));
+  req.send().wait(rig.io.waitScope);
+}
+
 // More than kVcopyWindow chunks, the last one short.
 constexpr uint32_t kBytes = 5 * kVcopyChunk + 4097;
 
@@ -92,16 +100,10 @@ TEST(VcopyXferTest, LandedWaitsForTheLastChunk) {
   ChunkPeerHandle h = MakeChunkPeer(Self(dst), static_cast<uint32_t>(src.size()));
   auto rig = std::make_unique<Rig>(kj::mv(h.server));
   auto peer = rig->Peer();
-  auto write = [&](uint64_t off) {
-    auto req = peer.writeRequest();
-    req.setOffset(off);
-    req.setData(kj::arrayPtr(src.data() + off, kVcopyChunk));
-    req.send().wait(rig->io.waitScope);
-  };
-  write(0);
+  WriteChunk(*rig, peer, src, 0);
   rig->io.waitScope.poll();
   EXPECT_FALSE(h.landed.poll(rig->io.waitScope)) << "complete after half of the bytes";
-  write(kVcopyChunk);
+  WriteChunk(*rig, peer, src, kVcopyChunk);
   EXPECT_EQ(h.landed.wait(rig->io.waitScope), 0);
   EXPECT_TRUE(dst == src);
 }
@@ -113,10 +115,7 @@ TEST(VcopyXferTest, CalleeThatSkipsAChunkFailsTheCopy) {
   auto rig = std::make_unique<Rig>(kj::mv(h.server));
   {
     auto peer = rig->Peer();
-    auto req = peer.writeRequest();
-    req.setOffset(kVcopyChunk);  // the second chunk only
-    req.setData(kj::arrayPtr(src.data() + kVcopyChunk, kVcopyChunk));
-    req.send().wait(rig->io.waitScope);
+    WriteChunk(*rig, peer, src, kVcopyChunk);  // the second chunk only
   }
   rig->io.waitScope.poll();
   EXPECT_FALSE(h.landed.poll(rig->io.waitScope)) << "settled while the peer was still reachable";
@@ -132,10 +131,7 @@ TEST(VcopyXferTest, FirstWriteErrorFailsTheCopyAtOnce) {
   ChunkPeerHandle h = MakeChunkPeer(bad, static_cast<uint32_t>(src.size()));
   auto rig = std::make_unique<Rig>(kj::mv(h.server));
   auto peer = rig->Peer();  // still held: the error alone settles the copy
-  auto req = peer.writeRequest();
-  req.setOffset(0);
-  req.setData(kj::arrayPtr(src.data(), kVcopyChunk));
-  req.send().wait(rig->io.waitScope);
+  WriteChunk(*rig, peer, src, 0);
   EXPECT_EQ(h.landed.wait(rig->io.waitScope), EDVSFAULT);
 }
 
