@@ -53,7 +53,10 @@ class ChunkPeerImpl final : public wire::ChunkPeer::Server {
                    data.size() <= bytes_ - off,
                "write out of range", off, data.size());
     // Keep the first error (it settles the copy at once); later chunks are
-    // dropped.
+    // dropped. So are writes once the copy is settled (the caller's engine
+    // may have handed the party's memory back) or when nobody waits for
+    // them (the callee reads in that direction; it has nothing to write).
+    if (!landed_->isWaiting()) return kj::READY_NOW;
     if (err_ == 0) err_ = WriteParty(party_, off, data);
     if (err_ != 0) {
       Settle(err_);

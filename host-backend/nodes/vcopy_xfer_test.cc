@@ -106,6 +106,16 @@ TEST(VcopyXferTest, LandedWaitsForTheLastChunk) {
   WriteChunk(*rig, peer, src, kVcopyChunk);
   EXPECT_EQ(h.landed.wait(rig->io.waitScope), 0);
   EXPECT_TRUE(dst == src);
+  // A write after the copy completed (a buggy or hostile callee) must not
+  // reach memory the caller's process may already use for something else.
+  WriteChunk(*rig, peer, Pattern(src.size(), 7), 0);
+  // A streaming write's send() resolves before the write ran; a call on the
+  // same peer is answered only after it.
+  auto after = peer.readRequest();
+  after.setOffset(0);
+  after.setBytes(1);
+  after.send().wait(rig->io.waitScope);
+  EXPECT_TRUE(dst == src) << "a late write landed";
 }
 
 TEST(VcopyXferTest, CalleeThatSkipsAChunkFailsTheCopy) {
