@@ -187,12 +187,12 @@ void LinkLoop::ForwardVcopy(wire::Node::Client& cap, const RemoteOp& op) {
   auto req = cap.vcopyRemoteRequest();
   EncodeOp(op, req.initOp());
   const PartyRef party{op.vcopy_local, op.vcopy_local_addr, links_->guest_io(), VcopyPartyKey{true, 0, op.id}};
-  ChunkPeerHandle peer = MakeChunkPeer(party, op.vcopy_bytes);
+  // The callee's party is the source: it streams into ours, its answer 0
+  // means "all sent", and the copy is done when the bytes landed here.
+  const bool lands_here = op.vcopy_party_is_src;
+  ChunkPeerHandle peer = MakeChunkPeer(party, op.vcopy_bytes, lands_here);
   req.setPeer(kj::mv(peer.server));
   const uint64_t id = op.id;
-  // The callee streams into our party: its answer 0 means "all sent", and
-  // the copy is done when the bytes landed here.
-  const bool lands_here = op.vcopy_party_is_src;
   auto cancel = kj::newPromiseAndFulfiller<void>();
   in_flight_[id] = kj::mv(cancel.fulfiller);
   auto finish = [this, id](int32_t result) {

@@ -27,8 +27,9 @@ bool HostProcess(ProcKey who) { return who.domain == 0 && who.pid > 0; }
 
 class ChunkPeerImpl final : public wire::ChunkPeer::Server {
  public:
-  ChunkPeerImpl(const PartyRef& party, uint32_t bytes, kj::Own<kj::PromiseFulfiller<int32_t>> landed)
-      : party_(party), bytes_(bytes), landed_(kj::mv(landed)) {}
+  ChunkPeerImpl(const PartyRef& party, uint32_t bytes, bool callee_writes,
+                kj::Own<kj::PromiseFulfiller<int32_t>> landed)
+      : party_(party), bytes_(bytes), callee_writes_(callee_writes), landed_(kj::mv(landed)) {}
   // The last reference: capnp drops it once the callee released the peer and
   // every write it sent has run, so no byte can land after this.
   ~ChunkPeerImpl() { Settle(err_ != 0 ? err_ : EDVSFAULT); }
@@ -37,6 +38,7 @@ class ChunkPeerImpl final : public wire::ChunkPeer::Server {
   kj::Promise<void> read(ReadContext ctx) override {
     const uint64_t off = ctx.getParams().getOffset();
     const uint32_t n = ctx.getParams().getBytes();
+    KJ_REQUIRE(!callee_writes_, "read from a vcopy destination");
     KJ_REQUIRE(n > 0 && n <= kVcopyChunk && off <= bytes_ && n <= bytes_ - off, "read out of range",
                off, n);
     auto r = ctx.getResults(capnp::MessageSize{n / 8 + 16, 0});
@@ -49,13 +51,13 @@ class ChunkPeerImpl final : public wire::ChunkPeer::Server {
   kj::Promise<void> write(WriteContext ctx) override {
     const uint64_t off = ctx.getParams().getOffset();
     auto data = ctx.getParams().getData();
+    KJ_REQUIRE(callee_writes_, "write to a vcopy source");
     KJ_REQUIRE(data.size() > 0 && data.size() <= kVcopyChunk && off <= bytes_ &&
                    data.size() <= bytes_ - off,
                "write out of range", off, data.size());
     // Keep the first error (it settles the copy at once); later chunks are
-    // dropped. So are writes once the copy is settled (the caller's engine
-    // may have handed the party's memory back) or when nobody waits for
-    // them (the callee reads in that direction; it has nothing to write).
+    // dropped. So are writes once the copy is settled: the caller's engine
+    // may have handed the party's memory back.
     if (!landed_->isWaiting()) return kj::READY_NOW;
     if (err_ == 0) err_ = WriteParty(party_, off, data);
     if (err_ != 0) {
@@ -74,6 +76,7 @@ class ChunkPeerImpl final : public wire::ChunkPeer::Server {
 
   PartyRef party_;
   uint32_t bytes_;
+  bool callee_writes_;
   kj::Own<kj::PromiseFulfiller<int32_t>> landed_;
   uint64_t written_ = 0;
   int32_t err_ = 0;
@@ -200,10 +203,11 @@ int32_t WriteParty(const PartyRef& p, uint64_t off, kj::ArrayPtr<const kj::byte>
                               true);
 }
 
-ChunkPeerHandle MakeChunkPeer(const PartyRef& party, uint32_t bytes) {
+ChunkPeerHandle MakeChunkPeer(const PartyRef& party, uint32_t bytes, bool callee_writes) {
   auto paf = kj::newPromiseAndFulfiller<int32_t>();
   if (bytes == 0) paf.fulfiller->fulfill(0);
-  return ChunkPeerHandle{kj::heap<ChunkPeerImpl>(party, bytes, kj::mv(paf.fulfiller)), kj::mv(paf.promise)};
+  return ChunkPeerHandle{kj::heap<ChunkPeerImpl>(party, bytes, callee_writes, kj::mv(paf.fulfiller)),
+                         kj::mv(paf.promise)};
 }
 
 kj::Promise<int32_t> RunVcopy(const RemoteVcopyGrant& g, const PartyRef& party, wire::ChunkPeer::Client peer) {

@@ -37,7 +37,9 @@ int32_t ReadParty(const PartyRef& p, uint64_t off, kj::ArrayPtr<kj::byte> out);
 int32_t WriteParty(const PartyRef& p, uint64_t off, kj::ArrayPtr<const kj::byte> in);
 
 // The caller's party, served to the callee: `bytes` of `party`. Offsets and
-// lengths a peer asks for are checked against that range.
+// lengths a peer asks for are checked against that range, and the peer only
+// moves bytes the way the copy goes: writes when `callee_writes` (the
+// callee's party is the source), else reads; the other kind is refused.
 //
 // `landed` is for a callee that streams into the party (the callee's party is
 // the source): its vcopyRemote answer 0 only says every chunk was sent, so
@@ -49,7 +51,7 @@ struct ChunkPeerHandle {
   kj::Own<wire::ChunkPeer::Server> server;
   kj::Promise<int32_t> landed;
 };
-ChunkPeerHandle MakeChunkPeer(const PartyRef& party, uint32_t bytes);
+ChunkPeerHandle MakeChunkPeer(const PartyRef& party, uint32_t bytes, bool callee_writes);
 
 // Callee side: move the bytes between our party (g, reached as `party`) and
 // the caller's peer. Resolves with 0 or EDVS* (a broken link: EDVSNOTCONN);

@@ -86,7 +86,7 @@ constexpr uint32_t kBytes = 5 * kVcopyChunk + 4097;
 TEST(VcopyXferTest, StreamedCopyCompletesWhenEveryByteLanded) {
   const std::vector<uint8_t> src = Pattern(kBytes, 1);
   std::vector<uint8_t> dst(kBytes, 0);
-  ChunkPeerHandle h = MakeChunkPeer(Self(dst), kBytes);
+  ChunkPeerHandle h = MakeChunkPeer(Self(dst), kBytes, true);
   auto rig = std::make_unique<Rig>(kj::mv(h.server));
   // The callee's party is the source: it streams into the caller's peer.
   EXPECT_EQ(RunVcopy(Grant(kBytes, true), Self(src), rig->Peer()).wait(rig->io.waitScope), 0);
@@ -97,7 +97,7 @@ TEST(VcopyXferTest, StreamedCopyCompletesWhenEveryByteLanded) {
 TEST(VcopyXferTest, LandedWaitsForTheLastChunk) {
   const std::vector<uint8_t> src = Pattern(2 * kVcopyChunk, 2);
   std::vector<uint8_t> dst(src.size(), 0);
-  ChunkPeerHandle h = MakeChunkPeer(Self(dst), static_cast<uint32_t>(src.size()));
+  ChunkPeerHandle h = MakeChunkPeer(Self(dst), static_cast<uint32_t>(src.size()), true);
   auto rig = std::make_unique<Rig>(kj::mv(h.server));
   auto peer = rig->Peer();
   WriteChunk(*rig, peer, src, 0);
@@ -110,18 +110,19 @@ TEST(VcopyXferTest, LandedWaitsForTheLastChunk) {
   // reach memory the caller's process may already use for something else.
   WriteChunk(*rig, peer, Pattern(src.size(), 7), 0);
   // A streaming write's send() resolves before the write ran; a call on the
-  // same peer is answered only after it.
+  // same peer is answered only after it. That one is a read, which a peer
+  // the callee writes into refuses.
   auto after = peer.readRequest();
   after.setOffset(0);
   after.setBytes(1);
-  after.send().wait(rig->io.waitScope);
+  EXPECT_ANY_THROW(after.send().wait(rig->io.waitScope)) << "read from a destination served";
   EXPECT_TRUE(dst == src) << "a late write landed";
 }
 
 TEST(VcopyXferTest, CalleeThatSkipsAChunkFailsTheCopy) {
   const std::vector<uint8_t> src = Pattern(2 * kVcopyChunk, 3);
   std::vector<uint8_t> dst(src.size(), 0);
-  ChunkPeerHandle h = MakeChunkPeer(Self(dst), static_cast<uint32_t>(src.size()));
+  ChunkPeerHandle h = MakeChunkPeer(Self(dst), static_cast<uint32_t>(src.size()), true);
   auto rig = std::make_unique<Rig>(kj::mv(h.server));
   {
     auto peer = rig->Peer();
@@ -138,7 +139,7 @@ TEST(VcopyXferTest, FirstWriteErrorFailsTheCopyAtOnce) {
   const std::vector<uint8_t> src = Pattern(2 * kVcopyChunk, 4);
   // A destination address nothing is mapped at: process_vm_writev fails.
   const PartyRef bad{ProcKey{0, getpid()}, 4096, nullptr, VcopyPartyKey{}};
-  ChunkPeerHandle h = MakeChunkPeer(bad, static_cast<uint32_t>(src.size()));
+  ChunkPeerHandle h = MakeChunkPeer(bad, static_cast<uint32_t>(src.size()), true);
   auto rig = std::make_unique<Rig>(kj::mv(h.server));
   auto peer = rig->Peer();  // still held: the error alone settles the copy
   WriteChunk(*rig, peer, src, 0);
@@ -148,16 +149,27 @@ TEST(VcopyXferTest, FirstWriteErrorFailsTheCopyAtOnce) {
 TEST(VcopyXferTest, ReadDirectionFillsTheCalleesParty) {
   const std::vector<uint8_t> src = Pattern(kBytes, 5);
   std::vector<uint8_t> dst(kBytes, 0);
-  ChunkPeerHandle h = MakeChunkPeer(Self(src), kBytes);
+  ChunkPeerHandle h = MakeChunkPeer(Self(src), kBytes, false);
   auto rig = std::make_unique<Rig>(kj::mv(h.server));
   // The callee's party is the destination: it reads from the caller's peer.
   EXPECT_EQ(RunVcopy(Grant(kBytes, false), Self(dst), rig->Peer()).wait(rig->io.waitScope), 0);
   EXPECT_TRUE(dst == src);
+  // The caller's party is the source here: a callee may not write into it.
+  auto peer = rig->Peer();
+  const std::vector<uint8_t> before = src;
+  WriteChunk(*rig, peer, Pattern(kBytes, 8), 0);  // streaming: returns before the write ran
+  // The next call is answered after the write ran, and capnp fails it with
+  // the refused write's error.
+  auto after = peer.readRequest();
+  after.setOffset(0);
+  after.setBytes(1);
+  EXPECT_ANY_THROW(after.send().wait(rig->io.waitScope)) << "write into a source accepted";
+  EXPECT_TRUE(src == before) << "a write into the source party landed";
 }
 
 TEST(VcopyXferTest, ReadBeyondThePartyIsRefused) {
   const std::vector<uint8_t> src = Pattern(kVcopyChunk, 6);
-  ChunkPeerHandle h = MakeChunkPeer(Self(src), kVcopyChunk);
+  ChunkPeerHandle h = MakeChunkPeer(Self(src), kVcopyChunk, false);
   auto rig = std::make_unique<Rig>(kj::mv(h.server));
   auto req = rig->Peer().readRequest();
   req.setOffset(1);
