@@ -80,6 +80,15 @@ void WriteChunk(Rig& rig, wire::ChunkPeer::Client& peer, const std::vector<uint8
   req.send().wait(rig.io.waitScope);
 }
 
+// A read of `n` bytes at `off`. Calls on one peer run in order, so it is
+// answered only after every write sent before it ran.
+capnp::RemotePromise<wire::ChunkPeer::ReadResults> Read(wire::ChunkPeer::Client& peer, uint64_t off, uint32_t n) {
+  auto req = peer.readRequest();
+  req.setOffset(off);
+  req.setBytes(n);
+  return req.send();
+}
+
 // More than kVcopyWindow chunks, the last one short.
 constexpr uint32_t kBytes = 5 * kVcopyChunk + 4097;
 
@@ -112,10 +121,7 @@ TEST(VcopyXferTest, LandedWaitsForTheLastChunk) {
   // A streaming write's send() resolves before the write ran; a call on the
   // same peer is answered only after it. That one is a read, which a peer
   // the callee writes into refuses.
-  auto after = peer.readRequest();
-  after.setOffset(0);
-  after.setBytes(1);
-  EXPECT_ANY_THROW(after.send().wait(rig->io.waitScope)) << "read from a destination served";
+  EXPECT_ANY_THROW(Read(peer, 0, 1).wait(rig->io.waitScope)) << "read from a destination served";
   EXPECT_TRUE(dst == src) << "a late write landed";
 }
 
@@ -160,10 +166,7 @@ TEST(VcopyXferTest, ReadDirectionFillsTheCalleesParty) {
   WriteChunk(*rig, peer, Pattern(kBytes, 8), 0);  // streaming: returns before the write ran
   // The next call is answered after the write ran, and capnp fails it with
   // the refused write's error.
-  auto after = peer.readRequest();
-  after.setOffset(0);
-  after.setBytes(1);
-  EXPECT_ANY_THROW(after.send().wait(rig->io.waitScope)) << "write into a source accepted";
+  EXPECT_ANY_THROW(Read(peer, 0, 1).wait(rig->io.waitScope)) << "write into a source accepted";
   EXPECT_TRUE(src == before) << "a write into the source party landed";
 }
 
@@ -171,10 +174,8 @@ TEST(VcopyXferTest, ReadBeyondThePartyIsRefused) {
   const std::vector<uint8_t> src = Pattern(kVcopyChunk, 6);
   ChunkPeerHandle h = MakeChunkPeer(Self(src), kVcopyChunk, false);
   auto rig = std::make_unique<Rig>(kj::mv(h.server));
-  auto req = rig->Peer().readRequest();
-  req.setOffset(1);
-  req.setBytes(kVcopyChunk);
-  EXPECT_ANY_THROW(req.send().wait(rig->io.waitScope));
+  auto peer = rig->Peer();
+  EXPECT_ANY_THROW(Read(peer, 1, kVcopyChunk).wait(rig->io.waitScope));
 }
 
 }  // namespace
