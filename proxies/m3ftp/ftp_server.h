@@ -14,7 +14,6 @@
 #include <map>
 #include <memory>
 #include <string>
-#include <vector>
 
 #include "dvk/dvk.h"
 #include "proxies/common/checksum.h"
