@@ -67,7 +67,7 @@ interface Node {
         -> (sink :ChunkSink);
   # Unused (superseded by vcopyRemote): the callee answers with an exception.
 
-  vcopyRemote @5 (op :Op, peer :ChunkPeer) -> (result :Int32);
+  vcopyRemote @5 (op :Op, peer :ChunkPeer, data :Data) -> (result :Int32);
   # A vcopy whose non-caller party (op.dstEp) is bound on the callee. The
   # callee's engine checks that party (blocked in a receive, not busy, length
   # within the DC's limit), then the callee moves the bytes: it reads them
@@ -78,6 +78,14 @@ interface Node {
   # ahead of this answer), and the caller completes the copy when they all
   # landed in its party, or with the first write's error. (Protocol 1 called
   # peer.done() first: one round trip more per copy.)
+  # `data` (optional): when the callee's party is the destination and the
+  # copy is at most one chunk (256 KiB), the caller may send all its bytes
+  # with the call; the callee then writes them once its engine granted the
+  # copy and reads nothing from `peer`: one round trip instead of two. A
+  # callee that refuses the copy drops them. Anything else in `data` (a copy
+  # into the caller, a size other than op.vcopyBytes, over one chunk) is
+  # refused with an exception. A callee that does not know the field reads
+  # through `peer` as before, so it needs no new protocol version.
 
   dcViews @6 (views :List(DcView)) -> ();
   # DC membership: the caller's view of its DCs, every DC it runs when its

@@ -181,12 +181,25 @@ void LinkLoop::KeepUnfinished(int32_t node,
   if (it != peers_.end() && it->second->up) it->second->unfinished = kj::mv(r);
 }
 
+// The vcopyRemote call for `op`; a copy into the callee's party of at most
+// kVcopyInlineMax bytes carries them (one round trip, not two). If our
+// party cannot be read, the call goes without them: the callee's read then
+// fails the same way, after the callee's own checks, as it would have.
+static capnp::Request<wire::Node::VcopyRemoteParams, wire::Node::VcopyRemoteResults> VcopyCall(
+    wire::Node::Client& cap, const RemoteOp& op, const PartyRef& party) {
+  if (!op.vcopy_party_is_src && op.vcopy_bytes > 0 && op.vcopy_bytes <= kVcopyInlineMax) {
+    auto req = cap.vcopyRemoteRequest(capnp::MessageSize{op.vcopy_bytes / 8 + 64, 1});
+    if (ReadParty(party, 0, req.initData(op.vcopy_bytes)) == 0) return req;
+  }
+  return cap.vcopyRemoteRequest();
+}
+
 void LinkLoop::ForwardVcopy(wire::Node::Client& cap, const RemoteOp& op) {
   // Our party is served to the callee, which drives the transfer once its
   // engine granted it; the answer comes when every byte is in place.
-  auto req = cap.vcopyRemoteRequest();
-  EncodeOp(op, req.initOp());
   const PartyRef party{op.vcopy_local, op.vcopy_local_addr, links_->guest_io(), VcopyPartyKey{true, 0, op.id}};
+  auto req = VcopyCall(cap, op, party);
+  EncodeOp(op, req.initOp());
   // The callee's party is the source: it streams into ours, its answer 0
   // means "all sent", and the copy is done when the bytes landed here.
   const bool lands_here = op.vcopy_party_is_src;
@@ -258,10 +271,11 @@ kj::Promise<Answer> LinkLoop::SubmitOp(const RemoteOp& in) {
   }));
 }
 
-kj::Promise<Answer> LinkLoop::SubmitVcopy(const RemoteOp& op, wire::ChunkPeer::Client peer) {
+kj::Promise<Answer> LinkLoop::SubmitVcopy(const RemoteOp& op, wire::ChunkPeer::Client peer,
+                                          kj::ArrayPtr<const kj::byte> inline_data) {
   // The waiter id SubmitOp picks is the one the engine's grant names.
   const uint64_t id = next_waiter_;
-  xfers_.emplace(id, Xfer{kj::mv(peer), nullptr});
+  xfers_.emplace(id, Xfer{kj::mv(peer), inline_data, nullptr});
   return SubmitOp(op).attach(kj::defer([this, id] { xfers_.erase(id); }));
 }
 
@@ -273,7 +287,7 @@ void LinkLoop::StartVcopy(const RemoteVcopyGrant& g) {
     return PostAnswer(Event::kVcopyDone, g.node, g.op_id, EDVSNOTCONN);
   }
   const PartyRef party{g.party, g.addr, links_->guest_io(), VcopyPartyKey{false, g.node, g.op_id}};
-  it->second.task = RunVcopy(g, party, it->second.peer).then([this, g](int32_t result) {
+  it->second.task = RunVcopy(g, party, it->second.peer, it->second.inline_data).then([this, g](int32_t result) {
     PostAnswer(Event::kVcopyDone, g.node, g.op_id, result);
   }).eagerlyEvaluate(nullptr);
 }

@@ -69,7 +69,8 @@ class LinkLoop final : public NodeHost, private kj::TaskSet::ErrorHandler {
   kj::Promise<Answer> SubmitOp(const RemoteOp& op) override;
   kj::Promise<int32_t> Lookup(int32_t dcid, int32_t ep) override;
   void DcViews(int32_t node, std::vector<DcView> views) override;
-  kj::Promise<Answer> SubmitVcopy(const RemoteOp& op, wire::ChunkPeer::Client peer) override;
+  kj::Promise<Answer> SubmitVcopy(const RemoteOp& op, wire::ChunkPeer::Client peer,
+                                  kj::ArrayPtr<const kj::byte> inline_data) override;
   // A refused peer retries forever; one warning per (host, reason) is what
   // an operator needs.
   bool FirstWarning(const std::string& key) override;
@@ -134,10 +135,12 @@ class LinkLoop final : public NodeHost, private kj::TaskSet::ErrorHandler {
   std::unordered_map<uint64_t, kj::Own<kj::PromiseFulfiller<int32_t>>> lookups_;
   // Forwarded ops in flight: fulfilling one drops its deliver() call.
   std::unordered_map<uint64_t, kj::Own<kj::PromiseFulfiller<void>>> in_flight_;
-  // Remote vcopies from peers, by waiter id: the caller's ChunkPeer until the
+  // Remote vcopies from peers, by waiter id: the caller's ChunkPeer (and the
+  // bytes it sent with the call, if any, kept in the call's params) until the
   // engine grants the copy, then the running transfer as well.
   struct Xfer {
     wire::ChunkPeer::Client peer;
+    kj::ArrayPtr<const kj::byte> inline_data;
     kj::Maybe<kj::Promise<void>> task;
   };
   std::unordered_map<uint64_t, Xfer> xfers_;

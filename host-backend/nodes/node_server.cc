@@ -11,6 +11,7 @@
 #include "dvk/dvk.h"
 #include "host-backend/nodes/node_links.h"
 #include "host-backend/nodes/op_codec.h"
+#include "host-backend/nodes/vcopy_xfer.h"
 
 namespace vdvk::nodes {
 namespace {
@@ -112,11 +113,20 @@ class NodeImpl final : public wire::Node::Server {
     const RemoteOp op = DecodeOp(p.getOp(), node_);
     KJ_REQUIRE(op.kind == RemoteKind::kVcopy, "vcopyRemote carries a vcopy op");
     auto peer = p.getPeer();
-    ctx.releaseParams();
+    kj::ArrayPtr<const kj::byte> data = nullptr;
+    if (p.hasData() && p.getData().size() > 0) {
+      data = p.getData();
+      KJ_REQUIRE(!op.vcopy_party_is_src, "vcopy data sent for a copy into the caller");
+      KJ_REQUIRE(data.size() == op.vcopy_bytes && data.size() <= kVcopyInlineMax,
+                 "vcopy data must be the whole copy, at most one chunk", data.size(), op.vcopy_bytes);
+    } else {
+      // Kept otherwise: `data` lives in the params until the call ends.
+      ctx.releaseParams();
+    }
     // A caller that gives up drops the call: the transfer stops, the engine
     // withdraws the grant (and its busy mark).
     ctx.allowCancellation();
-    return loop_.SubmitVcopy(op, kj::mv(peer)).then([ctx](Answer a) mutable {
+    return loop_.SubmitVcopy(op, kj::mv(peer), data).then([ctx](Answer a) mutable {
       ctx.getResults().setResult(a.result);
     });
   }

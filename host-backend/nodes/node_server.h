@@ -32,9 +32,11 @@ class NodeHost {
   virtual kj::Promise<Answer> SubmitOp(const RemoteOp& op) = 0;
   virtual kj::Promise<int32_t> Lookup(int32_t dcid, int32_t ep) = 0;
   // A vcopy op (kind kVcopy): like SubmitOp, and once the engine grants it
-  // the bytes move between our party and `peer` (vcopy_xfer.h).
-  virtual kj::Promise<Answer> SubmitVcopy(const RemoteOp& op, wire::ChunkPeer::Client peer) {
-    (void)op, (void)peer;
+  // the bytes move between our party and `peer` (vcopy_xfer.h), or come
+  // from `inline_data` (validated; it stays valid until the promise is gone).
+  virtual kj::Promise<Answer> SubmitVcopy(const RemoteOp& op, wire::ChunkPeer::Client peer,
+                                          kj::ArrayPtr<const kj::byte> inline_data) {
+    (void)op, (void)peer, (void)inline_data;
     return kj::Exception(kj::Exception::Type::UNIMPLEMENTED, __FILE__, __LINE__,
                          kj::str("remote vcopy not served here"));
   }

@@ -16,6 +16,7 @@
 #include "dvk/dvk.h"
 #include "host-backend/nodes/link_loop.h"
 #include "host-backend/nodes/node_links.h"
+#include "host-backend/nodes/vcopy_xfer.h"
 
 namespace vdvk::nodes {
 namespace {
@@ -34,6 +35,11 @@ class FakeHost final : public NodeHost {
     pending.push_back(kj::mv(paf.fulfiller));
     return paf.promise.attach(kj::defer([this] { ++ended; }));
   }
+  kj::Promise<Answer> SubmitVcopy(const RemoteOp& op, wire::ChunkPeer::Client,
+                                  kj::ArrayPtr<const kj::byte> inline_data) override {
+    vcopy_data.push_back(inline_data);
+    return SubmitOp(op);
+  }
   kj::Promise<int32_t> Lookup(int32_t dcid, int32_t ep) override { return dcid * 1000 + ep; }
   bool FirstWarning(const std::string& key) override { return warned.insert(key).second; }
   void DcViews(int32_t node, std::vector<DcView> v) override {
@@ -45,6 +51,7 @@ class FakeHost final : public NodeHost {
   int32_t views_from = -1;
   std::vector<DcView> views;
   std::vector<RemoteOp> ops;
+  std::vector<kj::ArrayPtr<const kj::byte>> vcopy_data;  // per SubmitVcopy
   std::vector<kj::Own<kj::PromiseFulfiller<Answer>>> pending;
   int ended = 0;  // SubmitOp promises destroyed (answered or dropped)
   std::set<std::string> warned;
@@ -111,6 +118,27 @@ class NodeServerTest : public ::testing::Test {
     op.setDstEp(10);
     auto m = op.initMessage(msg_bytes);
     for (size_t i = 0; i < msg_bytes; ++i) m[i] = static_cast<kj::byte>(i);
+    return req;
+  }
+
+  // vcopyRemote into the callee's party (or out of it: party_is_src) of
+  // `bytes`, with `data_bytes` of inline data (byte i is i * 7).
+  capnp::Request<wire::Node::VcopyRemoteParams, wire::Node::VcopyRemoteResults> Vcopy(
+      bool party_is_src, uint32_t bytes, uint32_t data_bytes) {
+    auto req = cap.vcopyRemoteRequest();
+    auto op = req.initOp();
+    op.setKind(wire::OpKind::VCOPY);
+    op.setDcid(0);
+    op.setSrcEp(100);
+    op.setDstEp(10);
+    op.setVcopyPartyIsSrc(party_is_src);
+    op.setVcopyAddr(0x10000);
+    op.setVcopyBytes(bytes);
+    req.setPeer(MakeChunkPeer(PartyRef{}, bytes, party_is_src).server);
+    if (data_bytes > 0) {
+      auto d = req.initData(data_bytes);
+      for (uint32_t i = 0; i < data_bytes; ++i) d[i] = static_cast<kj::byte>(i * 7);
+    }
     return req;
   }
 
@@ -279,6 +307,38 @@ TEST_F(NodeServerTest, DcViewsReachTheHostAfterHelloOnly) {
   EXPECT_NE(FailureOf(many.send()).find("more DC views"), std::string::npos);
   Turn();
   EXPECT_TRUE(host.views.empty());
+}
+
+TEST_F(NodeServerTest, VcopyDataReachesTheHostWholeAndLastsUntilTheAnswer) {
+  ASSERT_EQ(Hello(2, "tok"), "");
+  auto call = Vcopy(false, 4096, 4096).send();
+  auto plain = Vcopy(false, 4096, 0).send();  // no data: the callee reads through the peer
+  Turn();
+  ASSERT_EQ(host.vcopy_data.size(), 2u);
+  EXPECT_EQ(host.ops[0].kind, RemoteKind::kVcopy);
+  EXPECT_EQ(host.vcopy_data[1].size(), 0u);
+  // Still the caller's bytes after other traffic: the params were kept.
+  EXPECT_EQ(FailureOf(cap.heartbeatRequest().send()), "");
+  ASSERT_EQ(host.vcopy_data[0].size(), 4096u);
+  bool same = true;
+  for (uint32_t i = 0; i < 4096; ++i) same = same && host.vcopy_data[0][i] == static_cast<kj::byte>(i * 7);
+  EXPECT_TRUE(same);
+  host.pending[0]->fulfill(Answer{});
+  host.pending[1]->fulfill(Answer{});
+  EXPECT_EQ(call.wait(io.waitScope).getResult(), 0);
+  EXPECT_EQ(plain.wait(io.waitScope).getResult(), 0);
+}
+
+TEST_F(NodeServerTest, VcopyDataThatIsNotTheWholeCopyIntoTheCalleeIsRefused) {
+  ASSERT_EQ(Hello(2, "tok"), "");
+  EXPECT_NE(FailureOf(Vcopy(true, 4096, 4096).send()).find("copy into the caller"), std::string::npos);
+  EXPECT_NE(FailureOf(Vcopy(false, 4096, 4095).send()).find("whole copy"), std::string::npos);
+  EXPECT_NE(FailureOf(Vcopy(false, 4096, 4097).send()).find("whole copy"), std::string::npos);
+  const uint32_t over = kVcopyInlineMax + 8;
+  EXPECT_NE(FailureOf(Vcopy(false, over, over).send()).find("at most one chunk"), std::string::npos);
+  Turn();
+  EXPECT_TRUE(host.ops.empty());
+  EXPECT_TRUE(host.vcopy_data.empty());
 }
 
 }  // namespace

@@ -210,7 +210,12 @@ ChunkPeerHandle MakeChunkPeer(const PartyRef& party, uint32_t bytes, bool callee
                          kj::mv(paf.promise)};
 }
 
-kj::Promise<int32_t> RunVcopy(const RemoteVcopyGrant& g, const PartyRef& party, wire::ChunkPeer::Client peer) {
+kj::Promise<int32_t> RunVcopy(const RemoteVcopyGrant& g, const PartyRef& party, wire::ChunkPeer::Client peer,
+                              kj::ArrayPtr<const kj::byte> inline_data) {
+  if (inline_data.size() > 0) {
+    if (g.party_is_src || inline_data.size() != g.bytes) return int32_t{EDVSBADVALUE};
+    return WriteParty(party, 0, inline_data);
+  }
   if (g.party_is_src) {
     return Push(g, party, kj::mv(peer), 0).catch_([](kj::Exception&& e) {
       spdlog::debug("node links: vcopy push failed: {}", e.getDescription().cStr());

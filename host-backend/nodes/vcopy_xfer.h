@@ -23,6 +23,12 @@ namespace vdvk::nodes {
 inline constexpr uint32_t kVcopyChunk = 256 * 1024;
 // Reads in flight when pulling: enough to keep a LAN link busy.
 inline constexpr int kVcopyWindow = 4;
+// Copies into the callee's party up to this size travel inside the
+// vcopyRemote call (its `data`): the callee reads nothing back, which saves
+// a round trip. Bigger ones keep the reads, which overlap their chunks'
+// copies on both nodes; the price of inlining is bytes sent for nothing when
+// the callee refuses the copy, at most one chunk.
+inline constexpr uint32_t kVcopyInlineMax = kVcopyChunk;
 
 // This node's party of one remote vcopy: a host process (process_vm_* at
 // addr) or a guest process (through io, by key; no io: EDVSPERM).
@@ -57,8 +63,11 @@ ChunkPeerHandle MakeChunkPeer(const PartyRef& party, uint32_t bytes, bool callee
 // the caller's peer. Resolves with 0 or EDVS* (a broken link: EDVSNOTCONN);
 // never rejects. Our party the source: 0 once every chunk is on its way (the
 // caller waits for them to land, see ChunkPeerHandle; no done() round trip).
-// Our party the destination: 0 once every byte is in it.
-kj::Promise<int32_t> RunVcopy(const RemoteVcopyGrant& g, const PartyRef& party, wire::ChunkPeer::Client peer);
+// Our party the destination: 0 once every byte is in it; `inline_data`
+// (the bytes the caller sent with its call, or empty) is written as it is,
+// with no read from the peer, and must be the whole copy (else EDVSBADVALUE).
+kj::Promise<int32_t> RunVcopy(const RemoteVcopyGrant& g, const PartyRef& party, wire::ChunkPeer::Client peer,
+                              kj::ArrayPtr<const kj::byte> inline_data = nullptr);
 
 // process_vm_readv/writev of one whole range (partial transfers looped).
 int32_t ReadProcess(ProcKey who, uint64_t addr, kj::ArrayPtr<kj::byte> out);

@@ -178,5 +178,23 @@ TEST(VcopyXferTest, ReadBeyondThePartyIsRefused) {
   EXPECT_ANY_THROW(Read(peer, 1, kVcopyChunk).wait(rig->io.waitScope));
 }
 
+TEST(VcopyXferTest, InlineDataIsTheCopyAndNothingIsRead) {
+  constexpr uint32_t kSmall = 4096 + 3;
+  const std::vector<uint8_t> sent = Pattern(kSmall, 9);
+  const std::vector<uint8_t> peers = Pattern(kSmall, 10);  // what a read would bring
+  ChunkPeerHandle h = MakeChunkPeer(Self(peers), kSmall, false);
+  auto rig = std::make_unique<Rig>(kj::mv(h.server));
+  auto& ws = rig->io.waitScope;
+  std::vector<uint8_t> dst(kSmall, 0);
+  const auto data = kj::arrayPtr(sent.data(), sent.size());
+  EXPECT_EQ(RunVcopy(Grant(kSmall, false), Self(dst), rig->Peer(), data).wait(ws), 0);
+  EXPECT_TRUE(dst == sent) << "not the inline bytes (read from the peer?)";
+  // Not the whole copy, or a copy out of our party: refused, nothing written.
+  std::vector<uint8_t> untouched(kSmall + 1, 0);
+  EXPECT_EQ(RunVcopy(Grant(kSmall + 1, false), Self(untouched), rig->Peer(), data).wait(ws), EDVSBADVALUE);
+  EXPECT_EQ(RunVcopy(Grant(kSmall, true), Self(untouched), rig->Peer(), data).wait(ws), EDVSBADVALUE);
+  EXPECT_TRUE(untouched == std::vector<uint8_t>(kSmall + 1, 0));
+}
+
 }  // namespace
 }  // namespace vdvk::nodes

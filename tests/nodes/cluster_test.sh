@@ -244,6 +244,17 @@ vcopy)
 	wait "$vc2_pid" || fail "2 <-> 0: $(cat "$dir/vc2.log") $(cat "$dir/vs0.log")"
 	log "node 2 <-> node 0, 8 x 1 MiB each way: $(cat "$dir/vc2.log")"
 	wait "$vs1_pid" || fail "vserver 1: $(cat "$dir/vs1.log")"
+	# Sizes around the inline limit (one 256 KiB chunk): copies into the
+	# callee's party up to it carry their bytes in the call, one more byte
+	# goes back to the callee's reads.
+	for bytes in 4096 262144 262145; do
+		peer_bg vsb 1 vserver --ep 13 --bytes "$bytes"
+		wait_log "$dir/vsb.log" ready 5 || fail "vserver ($bytes bytes) not ready"
+		out=$(peer_fg 0 vclient --ep 22 --server 13 --node 1 --count 20 --bytes "$bytes") ||
+			fail "0 <-> 1, $bytes bytes: $out $(cat "$dir/vsb.log")"
+		wait "$vsb_pid" || fail "vserver ($bytes bytes): $(cat "$dir/vsb.log")"
+		log "node 0 <-> node 1, 20 x $bytes bytes each way: $out"
+	done
 	;;
 vcopy_kill | vcopy_stall)
 	# A node dies (or stalls) while vcopies to it run: the client gets a DVK

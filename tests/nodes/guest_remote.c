@@ -8,14 +8,15 @@
  *       binds EP, notifies DST (bound on another node), unbinds. A remote
  *       notify returns once DST's node holds it, so leaving at once is fine
  *       (unlike guest_dvk notify-send, which waits for a local receiver).
- *   guest_remote vcopy EP PEER
+ *   guest_remote vcopy EP PEER [N]
  *       binds EP; PEER is vcopy_peer (vcopy_proto.h) on another node. Tries a
  *       pull (PEER -> us), a push (us -> PEER) and a host-initiated push into
- *       us (VC_PUSH), BYTES each (several link chunks, not a page multiple);
+ *       us (VC_PUSH), N bytes each (default BYTES: several link chunks, not a
+ *       page multiple; at most BYTES; a small N travels inside the link call);
  *       prints each result as "vcopy KIND -> RC NAME". A result of 0 must
  *       carry the right bytes; an error must be a DVK error, and afterwards
  *       the peer still answers and its buffer is unchanged.
- *   guest_remote vcopy3 EP PEER
+ *   guest_remote vcopy3 EP PEER [N]
  *       a third-party vcopy: a child binds EP+1 and waits in a sendrec to us;
  *       we copy the child's buffer to PEER and PEER's back into the child's
  *       (so the guest party is not the caller); PEER and the child check the
@@ -38,6 +39,8 @@
 #include "uml-vdvk/tests/vcopy_proto.h"
 
 #define BYTES 1000000
+/* The size of each copy in the vcopy and vcopy3 modes (their N). */
+static int copy_bytes = BYTES;
 #include <sys/wait.h>
 #include <signal.h>
 #include <sys/time.h>
@@ -90,7 +93,7 @@ static long vcopy_retry(int src, void *src_addr, int dst, void *dst_addr)
 	for (i = 0; i < 1000 && rc == EDVSPROCSTS; i++) {
 		if (i)
 			usleep(1000);
-		rc = dvk_vcopy(src, src_addr, dst, dst_addr, BYTES);
+		rc = dvk_vcopy(src, src_addr, dst, dst_addr, copy_bytes);
 	}
 	return rc;
 }
@@ -113,9 +116,9 @@ static int bind_and_fill_peer(int ep, int peer, uint64_t *peer_buf)
 	if ((rc = ask(peer, VC_ADDR, 0, 0, 0, &m)) != 0)
 		return fail("VC_ADDR", rc);
 	*peer_buf = m.m_u.m_m1.m1p1_u64;
-	if (m.m1_i1 < BYTES)
+	if (m.m1_i1 < copy_bytes)
 		return fail("peer buffer too small", m.m1_i1);
-	if ((rc = ask(peer, VC_FILL, 7, BYTES, 0, &m)) != 0 || m.m1_i1 != 0)
+	if ((rc = ask(peer, VC_FILL, 7, copy_bytes, 0, &m)) != 0 || m.m1_i1 != 0)
 		return fail("VC_FILL", rc ? rc : m.m1_i1);
 	return 0;
 }
@@ -136,27 +139,29 @@ static int vcopy(int ep, int peer)
 	rc = vcopy_retry(peer, (void *)(uintptr_t)peer_buf, SELF, buf);
 	if (report("pull", rc))
 		return 1;
-	for (i = 0; i < BYTES; i++) {
+	for (i = 0; i < copy_bytes; i++) {
 		uint8_t want = rc == 0 ? vc_pattern(7, (uint64_t)i) : 0xee;
 		if (buf[i] != want)
 			return fail("pulled bytes wrong at", i);
 	}
+	if (copy_bytes < BYTES && buf[copy_bytes] != 0xee)
+		return fail("the pull wrote past its length at", copy_bytes);
 	/* Push: our pattern replaces the peer's, or the peer keeps its own. */
-	for (i = 0; i < BYTES; i++)
+	for (i = 0; i < copy_bytes; i++)
 		buf[i] = vc_pattern(9, (uint64_t)i);
 	rc = vcopy_retry(SELF, buf, peer, (void *)(uintptr_t)peer_buf);
 	if (report("push", rc))
 		return 1;
 	seed = rc == 0 ? 9 : 7;
-	if ((rc = ask(peer, VC_CHECK, seed, BYTES, 0, &m)) != 0 || m.m1_i1 != 0)
+	if ((rc = ask(peer, VC_CHECK, seed, copy_bytes, 0, &m)) != 0 || m.m1_i1 != 0)
 		return fail("peer buffer after the push (VC_CHECK)", rc ? rc : m.m1_i1);
 	/* The host peer as the caller, copying into us while we wait in sendrec. */
 	memset(buf, 0xee, sizeof(buf));
-	if ((rc = ask(peer, VC_PUSH, 0, BYTES, (uint64_t)(uintptr_t)buf, &m)) != 0)
+	if ((rc = ask(peer, VC_PUSH, 0, copy_bytes, (uint64_t)(uintptr_t)buf, &m)) != 0)
 		return fail("VC_PUSH", rc);
 	if (report("host-initiated", m.m1_i1))
 		return 1;
-	for (i = 0; i < BYTES; i++) {
+	for (i = 0; i < copy_bytes; i++) {
 		if (m.m1_i1 == 0 ? buf[i] != vc_pattern(seed, (uint64_t)i) : buf[i] != 0xee)
 			return fail("bytes after the host-initiated vcopy wrong at", i);
 	}
@@ -179,13 +184,13 @@ static int third_party_child(int ep, int parent)
 
 	if ((rc = dvk_bind(0, ep)) != ep)
 		return fail("child bind", rc);
-	for (i = 0; i < BYTES; i++)
+	for (i = 0; i < copy_bytes; i++)
 		buf[i] = vc_pattern(21, (uint64_t)i);
 	memset(&m, 0, sizeof(m));
 	m.m_u.m_m1.m1p1_u64 = (uint64_t)(uintptr_t)buf;
 	if ((rc = dvk_sendrec(parent, &m)) != 0)
 		return fail("child sendrec", rc);
-	for (i = 0; i < BYTES; i++)
+	for (i = 0; i < copy_bytes; i++)
 		if (buf[i] != vc_pattern(m.m1_i1, (uint64_t)i))
 			return fail("child buffer after the pull, wrong at", i);
 	dvk_unbind(0, ep);
@@ -216,10 +221,10 @@ static int vcopy3(int ep, int peer)
 	rc = vcopy_retry(child_ep, (void *)(uintptr_t)child_buf, peer, (void *)(uintptr_t)peer_buf);
 	if (report("third-party push", rc))
 		return 1;
-	if ((rc = ask(peer, VC_CHECK, rc == 0 ? 21 : 7, BYTES, 0, &m)) != 0 || m.m1_i1 != 0)
+	if ((rc = ask(peer, VC_CHECK, rc == 0 ? 21 : 7, copy_bytes, 0, &m)) != 0 || m.m1_i1 != 0)
 		return fail("peer buffer after the third-party push (VC_CHECK)", rc ? rc : m.m1_i1);
 	/* PEER -> child */
-	if ((rc = ask(peer, VC_FILL, 23, BYTES, 0, &m)) != 0 || m.m1_i1 != 0)
+	if ((rc = ask(peer, VC_FILL, 23, copy_bytes, 0, &m)) != 0 || m.m1_i1 != 0)
 		return fail("VC_FILL", rc ? rc : m.m1_i1);
 	rc = vcopy_retry(peer, (void *)(uintptr_t)peer_buf, child_ep, (void *)(uintptr_t)child_buf);
 	if (report("third-party pull", rc))
@@ -299,10 +304,15 @@ int main(int argc, char **argv)
 
 	if (!strcmp(mode, "notify") && argc == 4)
 		return notify(atoi(argv[2]), atoi(argv[3]));
-	if (!strcmp(mode, "vcopy") && argc == 4)
-		return vcopy(atoi(argv[2]), atoi(argv[3]));
-	if (!strcmp(mode, "vcopy3") && argc == 4)
-		return vcopy3(atoi(argv[2]), atoi(argv[3]));
+	if ((!strcmp(mode, "vcopy") || !strcmp(mode, "vcopy3")) && (argc == 4 || argc == 5)) {
+		copy_bytes = argc == 5 ? atoi(argv[4]) : BYTES;
+		if (copy_bytes <= 0 || copy_bytes > BYTES) {
+			fprintf(stderr, "guest_remote: N must be 1..%d\n", BYTES);
+			return 2;
+		}
+		return !strcmp(mode, "vcopy") ? vcopy(atoi(argv[2]), atoi(argv[3]))
+					       : vcopy3(atoi(argv[2]), atoi(argv[3]));
+	}
 	if (!strcmp(mode, "vcopy-intr") && argc == 5)
 		return vcopy_intr(atoi(argv[2]), atoi(argv[3]), atoi(argv[4]));
 	fprintf(stderr, "usage: see the comment at the top of guest_remote.c\n");

@@ -29,6 +29,9 @@
 #                                process (waiting in a sendrec: pinned for the
 #                                forward) and a second vcopy_peer on node 0,
 #                                both directions
+#   guest_remote vcopy 45 18 4099, vcopy3 47 19 4099 : both again with copies
+#                                small enough to travel inside the link call
+#                                when node 0's party is the destination
 #   guest_remote vcopy-intr 50 17 200 : 200 pulls from a third vcopy_peer
 #                                under a 300 us SIGALRM: each ends 0 with the
 #                                right bytes or EDVSINTR; the next pull works;
@@ -158,13 +161,20 @@ pids+=("$vpeer15_pid")
 on 0 "$vpeer" 17 1048576 >"$work/vpeer17.log" 2>&1 &
 vpeer17_pid=$!
 pids+=("$vpeer17_pid")
+for ep in 18 19; do
+	on 0 "$vpeer" $ep 1048576 >"$work/vpeer$ep.log" 2>&1 &
+	eval "vpeer${ep}_pid=$!"
+	pids+=($!)
+done
 wait_for 5 grep -q bound "$work/server.log" || fail "latency_server did not bind"
 wait_for 5 grep -q bound "$work/server14.log" || fail "latency_server 14 did not bind"
 wait_for 5 grep -q ready "$work/nrecv.log" || fail "notify-recv did not bind"
 wait_for 5 grep -q bound "$work/vpeer.log" || fail "vcopy_peer did not bind"
 wait_for 5 grep -q bound "$work/vpeer15.log" || fail "vcopy_peer 15 did not bind"
-wait_for 5 grep -q bound "$work/vpeer17.log" || fail "vcopy_peer 17 did not bind"
-for ep in 11 12 13 15 17; do
+for ep in 17 18 19; do
+	wait_for 5 grep -q bound "$work/vpeer$ep.log" || fail "vcopy_peer $ep did not bind"
+done
+for ep in 11 12 13 15 17 18 19; do
 	on 1 "$peer" setup --ep 0 --server $ep --node 0 --nodes 0 >/dev/null || fail "node 1: rmtbind $ep"
 done
 for ep in 44 52; do
@@ -188,7 +198,7 @@ pids+=("$nsend_pid")
 out=$(uml --timeout 180 --ring "$ring" -- /bin/sh -c \
 	"$guest client 1 11 1000 && $guest client 1 14 100 46 && $gremote notify 43 12 && $guest serve 44 200 &&
 	 $guest notify-recv 52 5 && $gremote vcopy 45 13 && $gremote vcopy3 47 15 &&
-	 $gremote vcopy-intr 50 17 200;
+	 $gremote vcopy 45 18 4099 && $gremote vcopy3 47 19 4099 && $gremote vcopy-intr 50 17 200;
 	 rc=\$?; dmesg | grep -i -E 'oops|bug:|panic|call trace|not completed after cancel'; exit \$rc" 2>&1)
 rc=$?
 echo "$out"
@@ -213,16 +223,19 @@ wait "$nsend_pid" || fail "notify-send on node 0: $(cat "$work/nsend.log")"
 grep -q 'notify from 5 received' <<<"$out" || fail "guest got no notify from node 0"
 echo "ok: host process on node 0 notified the guest on node 1"
 
+# Each kind twice: 1,000,000 bytes (the link's chunked reads and writes),
+# then 4099 (a copy into node 0's party carries its bytes in the call).
 for kind in pull push host-initiated "third-party push" "third-party pull"; do
-	line=$(grep "vcopy $kind -> " <<<"$out") || fail "no vcopy $kind result"
-	[[ $line == *"-> 0 "* ]] || fail "vcopy $kind failed: $line"
+	[ "$(grep -c "vcopy $kind -> " <<<"$out")" = 2 ] || fail "not two vcopy $kind results"
+	line=$(grep "vcopy $kind -> " <<<"$out" | grep -v -- "-> 0 ") && fail "vcopy $kind failed: $line"
 done
-grep -q 'vcopy checks done, peer still answered' <<<"$out" || fail "vcopy checks incomplete"
-grep -q 'third-party vcopy checks done' <<<"$out" || fail "third-party vcopy checks incomplete"
-wait "$vpeer_pid" || fail "vcopy_peer: $(cat "$work/vpeer.log")"
-wait "$vpeer15_pid" || fail "vcopy_peer 15: $(cat "$work/vpeer15.log")"
-echo "ok: guest on node 1 <-> host process on node 0 vcopy, 1,000,000 bytes each: pull, push, host-initiated"
-echo "    into the waiting guest, and third-party both ways (bytes checked on both sides)"
+[ "$(grep -c 'vcopy checks done, peer still answered' <<<"$out")" = 2 ] || fail "vcopy checks incomplete"
+[ "$(grep -c 'third-party vcopy checks done' <<<"$out")" = 2 ] || fail "third-party vcopy checks incomplete"
+for p in "$vpeer_pid" "$vpeer15_pid" "$vpeer18_pid" "$vpeer19_pid"; do
+	wait "$p" || fail "a vcopy_peer failed: $(cat "$work"/vpeer*.log)"
+done
+echo "ok: guest on node 1 <-> host process on node 0 vcopy, 1,000,000 and 4099 bytes each: pull, push,"
+echo "    host-initiated into the waiting guest, and third-party both ways (bytes checked on both sides)"
 line=$(grep -o 'vcopy-intr 200 pulls: .*' <<<"$out") || fail "no vcopy-intr summary"
 wait "$vpeer17_pid" || fail "vcopy_peer 17: $(cat "$work/vpeer17.log")"
 echo "ok: $line"
