@@ -94,6 +94,10 @@ field() { awk -v k="$2" '{ for (i = 1; i < NF; i++) if ($i == k) print $(i + 1) 
 
 # The load average matters: spinning waits (the backend's poll window, libdvk's completion wait)
 # lose to other busy processes on a shared machine, blocking TCP processes much less.
+# On a VM the hypervisor may run other guests on our CPUs ("steal" in /proc/stat): every figure,
+# the baseline's too, then swings 2-4x. The share of CPU time stolen during the run is printed last.
+cpu_ticks() { awk '/^cpu / { t = 0; for (i = 2; i <= NF; i++) t += $i; print $9, t }' /proc/stat; }
+read -r steal0 total0 < <(cpu_ticks)
 echo "vdvk-node-bench: node 0 and node 1 ($placement), $ITERS round trips, $MB MiB transfers, $(nproc) CPUs, unpinned, load average $(cut -d' ' -f1-3 /proc/loadavg)"
 line "what" "baseline (raw TCP)" "ours (vdvk)" "ratio" "placement / target"
 
@@ -170,4 +174,7 @@ for pairs in 1 2 4; do
 	line "round trips/s, $pairs client pair(s), 64 B" "$base_rate /s" "$our_rate /s" "$(ratio "$our_rate" "$base_rate")" "$placement"
 	for p in $(seq "$pairs"); do kill "${pids[-$p]}" 2>/dev/null; done
 done
-echo "vdvk-node-bench: done, load average $(cut -d' ' -f1-3 /proc/loadavg)"
+read -r steal1 total1 < <(cpu_ticks)
+stolen=$(awk -v s=$((steal1 - steal0)) -v t=$((total1 - total0)) 'BEGIN { printf "%.0f%%", (t > 0 ? 100 * s / t : 0) }')
+echo "vdvk-node-bench: done, load average $(cut -d' ' -f1-3 /proc/loadavg); CPU time stolen by the hypervisor during the run: $stolen"
+
