@@ -12,6 +12,7 @@
 #include "dvk/dvk.h"
 #include "host-backend/nodes/node_server.h"
 #include "host-backend/nodes/op_codec.h"
+#include "host-backend/nodes/read_buffered_stream.h"
 #include "host-backend/nodes/vcopy_xfer.h"
 
 namespace vdvk::nodes {
@@ -376,7 +377,7 @@ kj::Promise<void> LinkLoop::Connect(Peer& p) {
       .parseAddress(p.address)
       .then([](kj::Own<kj::NetworkAddress> a) { return a->connect(); })
       .then([this, &p](kj::Own<kj::AsyncIoStream> s) {
-        p.stream = kj::mv(s);
+        p.stream = kj::heap<ReadBufferedStream>(kj::mv(s));
         p.net = kj::heap<capnp::TwoPartyVatNetwork>(*p.stream, capnp::rpc::twoparty::Side::CLIENT,
                                                     LinkReaderOptions());
         p.rpc = kj::heap(capnp::makeRpcClient(*p.net));
@@ -483,7 +484,7 @@ kj::Promise<void> LinkLoop::AcceptLoop(kj::ConnectionReceiver& receiver) {
 void LinkLoop::Accepted(kj::Own<kj::AsyncIoStream> stream) {
   auto c = std::make_unique<Inbound>();
   c->address = PeerAddress(*stream);
-  c->stream = kj::mv(stream);
+  c->stream = kj::heap<ReadBufferedStream>(kj::mv(stream));
   c->net = kj::heap<capnp::TwoPartyVatNetwork>(*c->stream, capnp::rpc::twoparty::Side::SERVER,
                                                LinkReaderOptions());
   c->rpc = kj::heap(capnp::makeRpcServer(*c->net, MakeNodeServer(*this, c->address)));
