@@ -67,7 +67,7 @@ interface Node {
         -> (sink :ChunkSink);
   # Unused (superseded by vcopyRemote): the callee answers with an exception.
 
-  vcopyRemote @5 (op :Op, peer :ChunkPeer, data :Data) -> (result :Int32);
+  vcopyRemote @5 (op :Op, peer :ChunkPeer, data :Data, pushId :UInt64) -> (result :Int32);
   # A vcopy whose non-caller party (op.dstEp) is bound on the callee. The
   # callee's engine checks that party (blocked in a receive, not busy, length
   # within the DC's limit), then the callee moves the bytes: it reads them
@@ -86,6 +86,19 @@ interface Node {
   # into the caller, a size other than op.vcopyBytes, over one chunk) is
   # refused with an exception. A callee that does not know the field reads
   # through `peer` as before, so it needs no new protocol version.
+  # `pushId` (optional, nonzero, unique among the caller's copies in flight
+  # on this link): for a bigger copy into the callee's party the caller sends
+  # the bytes unasked, as vcopyChunk calls naming pushId right behind this
+  # call, so this direction takes one round trip as well. The callee holds
+  # chunks that come before its engine granted the copy and writes them at
+  # the grant. A callee that does not know pushId reads through `peer`.
+
+  vcopyChunk @7 (pushId :UInt64, offset :UInt64, data :Data, error :Int32) -> stream;
+  # Part of the copy of the vcopyRemote call that named pushId (flow-
+  # controlled by capnp streaming). `error` (a negative EDVS* code, with no
+  # data): the caller could not read its party there; the copy fails with it.
+  # Chunks outside the copy, or more bytes than it has, are refused
+  # (exception); chunks of a copy that already ended are dropped.
 
   dcViews @6 (views :List(DcView)) -> ();
   # DC membership: the caller's view of its DCs, every DC it runs when its

@@ -184,8 +184,9 @@ void LinkLoop::KeepUnfinished(int32_t node,
 
 // The vcopyRemote call for `op`; a copy into the callee's party of at most
 // kVcopyInlineMax bytes carries them (one round trip, not two). If our
-// party cannot be read, the call goes without them: the callee's read then
-// fails the same way, after the callee's own checks, as it would have.
+// party cannot be read, the call goes without them, and the copy is pushed:
+// the chunk carrying the read error fails it after the callee's own checks,
+// as the callee's read of our party used to.
 static capnp::Request<wire::Node::VcopyRemoteParams, wire::Node::VcopyRemoteResults> VcopyCall(
     wire::Node::Client& cap, const RemoteOp& op, const PartyRef& party) {
   if (!op.vcopy_party_is_src && op.vcopy_bytes > 0 && op.vcopy_bytes <= kVcopyInlineMax) {
@@ -201,6 +202,11 @@ void LinkLoop::ForwardVcopy(wire::Node::Client& cap, const RemoteOp& op) {
   const PartyRef party{op.vcopy_local, op.vcopy_local_addr, links_->guest_io(), VcopyPartyKey{true, 0, op.id}};
   auto req = VcopyCall(cap, op, party);
   EncodeOp(op, req.initOp());
+  // A bigger copy into the callee's party: we push the chunks right behind
+  // the call instead of waiting for the callee's reads (a round trip less).
+  const bool push = !op.vcopy_party_is_src && !req.hasData() && op.vcopy_bytes > 0;
+  const uint64_t push_id = push ? next_push_id_++ : 0;
+  req.setPushId(push_id);
   // The callee's party is the source: it streams into ours, its answer 0
   // means "all sent", and the copy is done when the bytes landed here.
   const bool lands_here = op.vcopy_party_is_src;
@@ -213,7 +219,17 @@ void LinkLoop::ForwardVcopy(wire::Node::Client& cap, const RemoteOp& op) {
     in_flight_.erase(id);
     PostResult(id, result > 0 ? EDVSBADVALUE : result, nullptr);
   };
-  tasks_.add(req.send()
+  auto answer = req.send();
+  kj::Promise<void> pushing = kj::READY_NOW;
+  if (push) {
+    pushing = PushChunks(cap, push_id, party, op.vcopy_bytes)
+                  .catch_([id](kj::Exception&& e) {
+                    // The answer to the call says how the copy ended.
+                    spdlog::debug("node links: vcopy {}: pushing chunks stopped: {}", id, e.getDescription().cStr());
+                  })
+                  .eagerlyEvaluate(nullptr);
+  }
+  tasks_.add(kj::mv(answer)
                  .then([lands_here, landed = kj::mv(peer.landed)](
                            capnp::Response<wire::Node::VcopyRemoteResults>&& r) mutable -> kj::Promise<int32_t> {
                    const int32_t result = r.getResult();
@@ -225,7 +241,8 @@ void LinkLoop::ForwardVcopy(wire::Node::Client& cap, const RemoteOp& op) {
                          spdlog::debug("node links: vcopy {} failed: {}", id, e.getDescription().cStr());
                          finish(EDVSNOTCONN);
                        })
-                 .exclusiveJoin(kj::mv(cancel.promise)));
+                 .exclusiveJoin(kj::mv(cancel.promise))
+                 .attach(kj::mv(pushing)));  // the answer ends the pushing
 }
 
 // Node.lookup on a peer, for the engine's automatic endpoint resolution. A
@@ -273,11 +290,31 @@ kj::Promise<Answer> LinkLoop::SubmitOp(const RemoteOp& in) {
 }
 
 kj::Promise<Answer> LinkLoop::SubmitVcopy(const RemoteOp& op, wire::ChunkPeer::Client peer,
-                                          kj::ArrayPtr<const kj::byte> inline_data) {
+                                          kj::ArrayPtr<const kj::byte> inline_data, uint64_t push_id) {
   // The waiter id SubmitOp picks is the one the engine's grant names.
   const uint64_t id = next_waiter_;
-  xfers_.emplace(id, Xfer{kj::mv(peer), inline_data, nullptr});
-  return SubmitOp(op).attach(kj::defer([this, id] { xfers_.erase(id); }));
+  const auto push_key = std::make_pair(op.node, push_id);
+  kj::Own<PushSink> sink;
+  if (push_id != 0) {
+    KJ_REQUIRE(pushes_.count(push_key) == 0, "vcopy pushId already in use", push_id);
+    sink = kj::heap<PushSink>(op.vcopy_bytes);
+    pushes_[push_key] = id;
+  }
+  xfers_.emplace(id, Xfer{kj::mv(peer), inline_data, kj::mv(sink), nullptr});
+  return SubmitOp(op).attach(kj::defer([this, id, push_id, push_key] {
+    // Chunks still on their way find nothing and are dropped.
+    if (push_id != 0) pushes_.erase(push_key);
+    xfers_.erase(id);
+  }));
+}
+
+kj::Promise<void> LinkLoop::PushChunk(int32_t node, uint64_t push_id, uint64_t off,
+                                      kj::ArrayPtr<const kj::byte> data, int32_t error) {
+  auto p = pushes_.find(std::make_pair(node, push_id));
+  if (p == pushes_.end()) return kj::READY_NOW;  // that copy ended (or was refused)
+  auto x = xfers_.find(p->second);
+  if (x == xfers_.end() || x->second.sink.get() == nullptr) return kj::READY_NOW;
+  return x->second.sink->Chunk(off, data, error);
 }
 
 void LinkLoop::StartVcopy(const RemoteVcopyGrant& g) {
@@ -288,7 +325,10 @@ void LinkLoop::StartVcopy(const RemoteVcopyGrant& g) {
     return PostAnswer(Event::kVcopyDone, g.node, g.op_id, EDVSNOTCONN);
   }
   const PartyRef party{g.party, g.addr, links_->guest_io(), VcopyPartyKey{false, g.node, g.op_id}};
-  it->second.task = RunVcopy(g, party, it->second.peer, it->second.inline_data).then([this, g](int32_t result) {
+  Xfer& x = it->second;
+  auto moving = x.sink.get() != nullptr && !g.party_is_src ? x.sink->Start(party, g.bytes)
+                                                            : RunVcopy(g, party, x.peer, x.inline_data);
+  x.task = kj::mv(moving).then([this, g](int32_t result) {
     PostAnswer(Event::kVcopyDone, g.node, g.op_id, result);
   }).eagerlyEvaluate(nullptr);
 }

@@ -34,6 +34,7 @@
 
 #include "host-backend/nodes/node_links.h"
 #include "host-backend/nodes/node_server.h"
+#include "host-backend/nodes/vcopy_xfer.h"
 #include "wire/node.capnp.h"
 
 namespace vdvk::nodes {
@@ -70,7 +71,9 @@ class LinkLoop final : public NodeHost, private kj::TaskSet::ErrorHandler {
   kj::Promise<int32_t> Lookup(int32_t dcid, int32_t ep) override;
   void DcViews(int32_t node, std::vector<DcView> views) override;
   kj::Promise<Answer> SubmitVcopy(const RemoteOp& op, wire::ChunkPeer::Client peer,
-                                  kj::ArrayPtr<const kj::byte> inline_data) override;
+                                  kj::ArrayPtr<const kj::byte> inline_data, uint64_t push_id) override;
+  kj::Promise<void> PushChunk(int32_t node, uint64_t push_id, uint64_t off, kj::ArrayPtr<const kj::byte> data,
+                              int32_t error) override;
   // A refused peer retries forever; one warning per (host, reason) is what
   // an operator needs.
   bool FirstWarning(const std::string& key) override;
@@ -138,12 +141,16 @@ class LinkLoop final : public NodeHost, private kj::TaskSet::ErrorHandler {
   // Remote vcopies from peers, by waiter id: the caller's ChunkPeer (and the
   // bytes it sent with the call, if any, kept in the call's params) until the
   // engine grants the copy, then the running transfer as well.
+  // A copy the caller pushes has a sink, found by (caller's node, pushId).
   struct Xfer {
     wire::ChunkPeer::Client peer;
     kj::ArrayPtr<const kj::byte> inline_data;
-    kj::Maybe<kj::Promise<void>> task;
+    kj::Own<PushSink> sink;
+    kj::Maybe<kj::Promise<void>> task;  // after sink: destroyed first
   };
   std::unordered_map<uint64_t, Xfer> xfers_;
+  std::map<std::pair<int32_t, uint64_t>, uint64_t> pushes_;  // -> xfers_ key
+  uint64_t next_push_id_ = 1;
   uint64_t next_waiter_ = 1;
   std::set<std::string> warned_;
 };

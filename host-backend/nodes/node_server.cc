@@ -113,10 +113,13 @@ class NodeImpl final : public wire::Node::Server {
     const RemoteOp op = DecodeOp(p.getOp(), node_);
     KJ_REQUIRE(op.kind == RemoteKind::kVcopy, "vcopyRemote carries a vcopy op");
     auto peer = p.getPeer();
+    const uint64_t push_id = p.getPushId();
+    KJ_REQUIRE(push_id == 0 || !op.vcopy_party_is_src, "vcopy pushed for a copy into the caller");
     kj::ArrayPtr<const kj::byte> data = nullptr;
     if (p.hasData() && p.getData().size() > 0) {
       data = p.getData();
       KJ_REQUIRE(!op.vcopy_party_is_src, "vcopy data sent for a copy into the caller");
+      KJ_REQUIRE(push_id == 0, "vcopy with data and pushed chunks");
       KJ_REQUIRE(data.size() == op.vcopy_bytes && data.size() <= kVcopyInlineMax,
                  "vcopy data must be the whole copy, at most one chunk", data.size(), op.vcopy_bytes);
     } else {
@@ -126,9 +129,17 @@ class NodeImpl final : public wire::Node::Server {
     // A caller that gives up drops the call: the transfer stops, the engine
     // withdraws the grant (and its busy mark).
     ctx.allowCancellation();
-    return loop_.SubmitVcopy(op, kj::mv(peer), data).then([ctx](Answer a) mutable {
+    return loop_.SubmitVcopy(op, kj::mv(peer), data, push_id).then([ctx](Answer a) mutable {
       ctx.getResults().setResult(a.result);
     });
+  }
+
+  kj::Promise<void> vcopyChunk(VcopyChunkContext ctx) override {
+    KJ_REQUIRE(node_ >= 0, "vcopy before hello");
+    auto p = ctx.getParams();
+    // Not cancellable: the call, and with it `data`, lasts until the chunk
+    // is written or dropped.
+    return loop_.PushChunk(node_, p.getPushId(), p.getOffset(), p.getData(), p.getError());
   }
 
  private:

@@ -34,11 +34,19 @@ class NodeHost {
   // A vcopy op (kind kVcopy): like SubmitOp, and once the engine grants it
   // the bytes move between our party and `peer` (vcopy_xfer.h), or come
   // from `inline_data` (validated; it stays valid until the promise is gone).
+  // `push_id` (nonzero): the caller pushes the bytes as PushChunk calls.
   virtual kj::Promise<Answer> SubmitVcopy(const RemoteOp& op, wire::ChunkPeer::Client peer,
-                                          kj::ArrayPtr<const kj::byte> inline_data) {
-    (void)op, (void)peer, (void)inline_data;
+                                          kj::ArrayPtr<const kj::byte> inline_data, uint64_t push_id) {
+    (void)op, (void)peer, (void)inline_data, (void)push_id;
     return kj::Exception(kj::Exception::Type::UNIMPLEMENTED, __FILE__, __LINE__,
                          kj::str("remote vcopy not served here"));
+  }
+  // A chunk (Node.vcopyChunk) of node `node`'s pushed copy `push_id`
+  // (PushSink::Chunk); dropped if that copy is not in progress.
+  virtual kj::Promise<void> PushChunk(int32_t node, uint64_t push_id, uint64_t off,
+                                      kj::ArrayPtr<const kj::byte> data, int32_t error) {
+    (void)node, (void)push_id, (void)off, (void)data, (void)error;
+    return kj::READY_NOW;
   }
   // Node `node`'s view of DC membership (validated).
   virtual void DcViews(int32_t node, std::vector<DcView> views) { (void)node, (void)views; }

@@ -8,6 +8,9 @@
 #include <gtest/gtest.h>
 #include <kj/async-io.h>
 
+#include <unistd.h>
+
+#include <algorithm>
 #include <cstring>
 #include <memory>
 #include <set>
@@ -36,9 +39,15 @@ class FakeHost final : public NodeHost {
     return paf.promise.attach(kj::defer([this] { ++ended; }));
   }
   kj::Promise<Answer> SubmitVcopy(const RemoteOp& op, wire::ChunkPeer::Client,
-                                  kj::ArrayPtr<const kj::byte> inline_data) override {
+                                  kj::ArrayPtr<const kj::byte> inline_data, uint64_t push_id) override {
     vcopy_data.push_back(inline_data);
+    push_ids.push_back(push_id);
     return SubmitOp(op);
+  }
+  kj::Promise<void> PushChunk(int32_t node, uint64_t push_id, uint64_t off, kj::ArrayPtr<const kj::byte> data,
+                              int32_t error) override {
+    chunks.push_back(Chunk{node, push_id, off, std::vector<kj::byte>(data.begin(), data.end()), error});
+    return kj::READY_NOW;
   }
   kj::Promise<int32_t> Lookup(int32_t dcid, int32_t ep) override { return dcid * 1000 + ep; }
   bool FirstWarning(const std::string& key) override { return warned.insert(key).second; }
@@ -52,6 +61,14 @@ class FakeHost final : public NodeHost {
   std::vector<DcView> views;
   std::vector<RemoteOp> ops;
   std::vector<kj::ArrayPtr<const kj::byte>> vcopy_data;  // per SubmitVcopy
+  std::vector<uint64_t> push_ids;                         // per SubmitVcopy
+  struct Chunk {
+    int32_t node;
+    uint64_t push_id, off;
+    std::vector<kj::byte> data;
+    int32_t error;
+  };
+  std::vector<Chunk> chunks;  // per PushChunk
   std::vector<kj::Own<kj::PromiseFulfiller<Answer>>> pending;
   int ended = 0;  // SubmitOp promises destroyed (answered or dropped)
   std::set<std::string> warned;
@@ -124,8 +141,9 @@ class NodeServerTest : public ::testing::Test {
   // vcopyRemote into the callee's party (or out of it: party_is_src) of
   // `bytes`, with `data_bytes` of inline data (byte i is i * 7).
   capnp::Request<wire::Node::VcopyRemoteParams, wire::Node::VcopyRemoteResults> Vcopy(
-      bool party_is_src, uint32_t bytes, uint32_t data_bytes) {
+      bool party_is_src, uint32_t bytes, uint32_t data_bytes, uint64_t push_id = 0) {
     auto req = cap.vcopyRemoteRequest();
+    req.setPushId(push_id);
     auto op = req.initOp();
     op.setKind(wire::OpKind::VCOPY);
     op.setDcid(0);
@@ -339,6 +357,54 @@ TEST_F(NodeServerTest, VcopyDataThatIsNotTheWholeCopyIntoTheCalleeIsRefused) {
   Turn();
   EXPECT_TRUE(host.ops.empty());
   EXPECT_TRUE(host.vcopy_data.empty());
+}
+
+TEST_F(NodeServerTest, PushedVcopyChunksReachTheHostForTheirCopy) {
+  EXPECT_NE(FailureOf(Vcopy(false, 600000, 0, 7).send()).find("before hello"), std::string::npos);
+  ASSERT_EQ(Hello(2, "tok"), "");
+  auto call = Vcopy(false, 600000, 0, 7).send();
+  Turn();
+  ASSERT_EQ(host.push_ids.size(), 1u);
+  EXPECT_EQ(host.push_ids[0], 7u);
+  // The caller side: PushChunks reads its party and streams it in chunks.
+  std::vector<kj::byte> src(600000);
+  for (size_t i = 0; i < src.size(); ++i) src[i] = static_cast<kj::byte>(i * 13 + 5);
+  const PartyRef party{ProcKey{0, getpid()}, reinterpret_cast<uintptr_t>(src.data()), nullptr, VcopyPartyKey{}};
+  PushChunks(cap, 7, party, static_cast<uint32_t>(src.size())).wait(io.waitScope);
+  // Streaming calls resolve as the window allows; a later call on the same
+  // capability is answered after they ran.
+  EXPECT_EQ(FailureOf(cap.heartbeatRequest().send()), "");
+  std::vector<kj::byte> got(src.size());
+  size_t total = 0;
+  for (const auto& c : host.chunks) {
+    EXPECT_EQ(c.node, 2);  // from the hello
+    EXPECT_EQ(c.push_id, 7u);
+    EXPECT_EQ(c.error, 0);
+    ASSERT_LE(c.off + c.data.size(), got.size());
+    std::copy(c.data.begin(), c.data.end(), got.begin() + static_cast<long>(c.off));
+    total += c.data.size();
+  }
+  EXPECT_EQ(host.chunks.size(), 3u);  // 256 KiB chunks
+  EXPECT_EQ(total, src.size());
+  EXPECT_EQ(got, src);
+  // A party we cannot read: one chunk carrying the error, and the stream ends.
+  host.chunks.clear();
+  const PartyRef bad{ProcKey{0, getpid()}, 0x10, nullptr, VcopyPartyKey{}};
+  PushChunks(cap, 7, bad, static_cast<uint32_t>(src.size())).wait(io.waitScope);
+  EXPECT_EQ(FailureOf(cap.heartbeatRequest().send()), "");
+  ASSERT_EQ(host.chunks.size(), 1u);
+  EXPECT_EQ(host.chunks[0].error, EDVSFAULT);
+  EXPECT_TRUE(host.chunks[0].data.empty());
+  host.pending[0]->fulfill(Answer{});
+  EXPECT_EQ(call.wait(io.waitScope).getResult(), 0);
+}
+
+TEST_F(NodeServerTest, PushIdOnlyForACopyIntoTheCalleeWithoutData) {
+  ASSERT_EQ(Hello(2, "tok"), "");
+  EXPECT_NE(FailureOf(Vcopy(true, 600000, 0, 7).send()).find("into the caller"), std::string::npos);
+  EXPECT_NE(FailureOf(Vcopy(false, 4096, 4096, 7).send()).find("data and pushed chunks"), std::string::npos);
+  Turn();
+  EXPECT_TRUE(host.ops.empty());
 }
 
 }  // namespace

@@ -203,6 +203,77 @@ int32_t WriteParty(const PartyRef& p, uint64_t off, kj::ArrayPtr<const kj::byte>
                               true);
 }
 
+PushSink::~PushSink() noexcept(false) {
+  for (auto& w : waiting_) w.written->fulfill();
+}
+
+kj::Promise<void> PushSink::Chunk(uint64_t off, kj::ArrayPtr<const kj::byte> data, int32_t error) {
+  KJ_REQUIRE(error <= 0, "vcopy chunk error must be an EDVS code", error);
+  if (error != 0) {
+    KJ_REQUIRE(data.size() == 0, "vcopy chunk with an error carries no data");
+    if (err_ == 0) err_ = error;
+    Settle();
+    return kj::READY_NOW;
+  }
+  KJ_REQUIRE(data.size() > 0 && data.size() <= kVcopyChunk && off <= bytes_ && data.size() <= bytes_ - off &&
+                 data.size() <= bytes_ - received_,
+             "vcopy chunk out of range", off, data.size(), bytes_, received_);
+  received_ += data.size();
+  if (party_) {
+    Write(off, data);
+    return kj::READY_NOW;
+  }
+  auto paf = kj::newPromiseAndFulfiller<void>();
+  waiting_.add(Waiting{off, data, kj::mv(paf.fulfiller)});
+  return kj::mv(paf.promise);
+}
+
+kj::Promise<int32_t> PushSink::Start(const PartyRef& party, uint32_t bytes) {
+  if (bytes != bytes_) return int32_t{EDVSBADVALUE};
+  party_ = party;
+  auto paf = kj::newPromiseAndFulfiller<int32_t>();
+  finished_ = kj::mv(paf.fulfiller);
+  for (auto& w : waiting_) {
+    Write(w.off, w.data);
+    w.written->fulfill();
+  }
+  waiting_.clear();
+  Settle();
+  return kj::mv(paf.promise);
+}
+
+void PushSink::Write(uint64_t off, kj::ArrayPtr<const kj::byte> data) {
+  // After the first error the copy is over: later chunks are not written.
+  if (err_ == 0) err_ = WriteParty(*party_, off, data);
+  if (err_ == 0) landed_ += data.size();
+  Settle();
+}
+
+void PushSink::Settle() {
+  if (finished_.get() != nullptr && finished_->isWaiting() && (err_ != 0 || landed_ == bytes_))
+    finished_->fulfill(kj::cp(err_));
+}
+
+kj::Promise<void> PushChunks(wire::Node::Client node, uint64_t push_id, PartyRef party, uint32_t bytes,
+                             uint64_t off) {
+  if (off >= bytes) return kj::READY_NOW;
+  const uint32_t n = static_cast<uint32_t>(std::min<uint64_t>(kVcopyChunk, bytes - off));
+  auto req = node.vcopyChunkRequest(capnp::MessageSize{n / 8 + 16, 0});
+  req.setPushId(push_id);
+  req.setOffset(off);
+  const int32_t err = ReadParty(party, off, req.initData(n));
+  if (err != 0) {
+    auto fail = node.vcopyChunkRequest();
+    fail.setPushId(push_id);
+    fail.setOffset(off);
+    fail.setError(err);
+    return fail.send();
+  }
+  return req.send().then([node = kj::mv(node), push_id, party, bytes, off, n]() mutable {
+    return PushChunks(kj::mv(node), push_id, party, bytes, off + n);
+  });
+}
+
 ChunkPeerHandle MakeChunkPeer(const PartyRef& party, uint32_t bytes, bool callee_writes) {
   auto paf = kj::newPromiseAndFulfiller<int32_t>();
   if (bytes == 0) paf.fulfiller->fulfill(0);

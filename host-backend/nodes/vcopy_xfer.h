@@ -10,8 +10,10 @@
 #pragma once
 
 #include <kj/async.h>
+#include <kj/vector.h>
 
 #include <cstdint>
+#include <optional>
 
 #include "host-backend/engine/engine.h"
 #include "host-backend/nodes/link_api.h"
@@ -58,6 +60,50 @@ struct ChunkPeerHandle {
   kj::Promise<int32_t> landed;
 };
 ChunkPeerHandle MakeChunkPeer(const PartyRef& party, uint32_t bytes, bool callee_writes);
+
+// Callee side of a copy into our party that the caller pushes (vcopyRemote
+// with a pushId, then Node.vcopyChunk calls). Chunks that come before the
+// engine's grant wait (their calls stay open, which keeps their bytes and
+// holds the caller's stream window); Start (the grant) writes them and the
+// later ones as they come. Destroying the sink ends the waiting calls.
+class PushSink {
+ public:
+  explicit PushSink(uint32_t bytes) : bytes_(bytes) {}
+  ~PushSink() noexcept(false);
+  // One chunk: `data` at `off` (valid until the promise resolves), or, with
+  // no data, the caller's read error there. Outside the copy, or more bytes
+  // than it has in all: KJ_REQUIRE (an exception to the caller). Overlaps
+  // are the caller's business: the bytes are its own either way.
+  kj::Promise<void> Chunk(uint64_t off, kj::ArrayPtr<const kj::byte> data, int32_t error);
+  // The grant: resolves with 0 once every byte is in `party`, else with the
+  // first error (the caller's, or a write's). `bytes` is the granted length
+  // (another than the sink's: EDVSBADVALUE).
+  kj::Promise<int32_t> Start(const PartyRef& party, uint32_t bytes);
+
+ private:
+  struct Waiting {
+    uint64_t off;
+    kj::ArrayPtr<const kj::byte> data;
+    kj::Own<kj::PromiseFulfiller<void>> written;
+  };
+  void Write(uint64_t off, kj::ArrayPtr<const kj::byte> data);
+  void Settle();
+
+  uint32_t bytes_;
+  uint64_t received_ = 0;  // bytes of the chunks accepted so far
+  uint64_t landed_ = 0;
+  int32_t err_ = 0;
+  std::optional<PartyRef> party_;
+  kj::Vector<Waiting> waiting_;
+  kj::Own<kj::PromiseFulfiller<int32_t>> finished_;
+};
+
+// Caller side of a pushed copy: `bytes` of our `party` as vcopyChunk calls
+// naming `push_id` on `node`, one after the other as capnp's stream window
+// allows; a read error goes as a chunk carrying it, and ends the stream.
+// Rejects if a call fails (the vcopyRemote answer says how the copy ended).
+kj::Promise<void> PushChunks(wire::Node::Client node, uint64_t push_id, PartyRef party, uint32_t bytes,
+                             uint64_t off = 0);
 
 // Callee side: move the bytes between our party (g, reached as `party`) and
 // the caller's peer. Resolves with 0 or EDVS* (a broken link: EDVSNOTCONN);

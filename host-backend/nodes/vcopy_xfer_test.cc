@@ -196,5 +196,65 @@ TEST(VcopyXferTest, InlineDataIsTheCopyAndNothingIsRead) {
   EXPECT_TRUE(untouched == std::vector<uint8_t>(kSmall + 1, 0));
 }
 
+// The chunk of `src` at `off` (at most one chunk's worth).
+kj::ArrayPtr<const kj::byte> ChunkOf(const std::vector<uint8_t>& src, uint64_t off) {
+  return kj::arrayPtr(src.data() + off, std::min<size_t>(kVcopyChunk, src.size() - off));
+}
+
+TEST(PushSinkTest, ChunksBeforeTheGrantWaitAndLandAtIt) {
+  kj::EventLoop loop;
+  kj::WaitScope ws(loop);
+  constexpr uint32_t kPushed = 2 * kVcopyChunk + 5;
+  const std::vector<uint8_t> src = Pattern(kPushed, 21);
+  std::vector<uint8_t> dst(kPushed, 0);
+  PushSink sink(kPushed);
+  auto first = sink.Chunk(kVcopyChunk, ChunkOf(src, kVcopyChunk), 0);  // any order
+  auto second = sink.Chunk(0, ChunkOf(src, 0), 0);
+  EXPECT_FALSE(first.poll(ws)) << "a chunk was taken before the grant";
+  EXPECT_TRUE(dst == std::vector<uint8_t>(kPushed, 0));
+  auto done = sink.Start(Self(dst), kPushed);
+  EXPECT_TRUE(first.poll(ws) && second.poll(ws));
+  first.wait(ws);
+  second.wait(ws);
+  EXPECT_FALSE(done.poll(ws)) << "complete without its last chunk";
+  sink.Chunk(2 * kVcopyChunk, ChunkOf(src, 2 * kVcopyChunk), 0).wait(ws);  // after the grant: at once
+  EXPECT_EQ(done.wait(ws), 0);
+  EXPECT_TRUE(dst == src);
+}
+
+TEST(PushSinkTest, BadChunksAreRefusedAndErrorsComeAfterTheGrant) {
+  kj::EventLoop loop;
+  kj::WaitScope ws(loop);
+  const std::vector<uint8_t> src = Pattern(kVcopyChunk + 10, 22);
+  PushSink sink(kVcopyChunk);
+  EXPECT_ANY_THROW(sink.Chunk(8, ChunkOf(src, 0), 0)) << "past the end";
+  EXPECT_ANY_THROW(sink.Chunk(0, kj::arrayPtr(src.data(), kVcopyChunk + 1), 0)) << "over a chunk";
+  EXPECT_ANY_THROW(sink.Chunk(0, nullptr, 0)) << "empty";
+  EXPECT_ANY_THROW(sink.Chunk(0, ChunkOf(src, 0), 5)) << "positive error";
+  auto whole = sink.Chunk(0, ChunkOf(src, 0), 0);
+  EXPECT_ANY_THROW(sink.Chunk(0, kj::arrayPtr(src.data(), 1), 0)) << "more bytes than the copy";
+  // The caller's read error: the copy fails with it, but only at the grant
+  // (its engine's refusal would have come first).
+  sink.Chunk(0, nullptr, EDVSFAULT).wait(ws);
+  std::vector<uint8_t> dst(kVcopyChunk, 0);
+  EXPECT_EQ(sink.Start(Self(dst), kVcopyChunk).wait(ws), EDVSFAULT);
+  whole.wait(ws);
+  EXPECT_TRUE(dst == std::vector<uint8_t>(kVcopyChunk, 0)) << "written after the copy failed";
+
+  PushSink other(kVcopyChunk);
+  EXPECT_EQ(other.Start(Self(dst), kVcopyChunk - 1).wait(ws), EDVSBADVALUE);
+}
+
+TEST(PushSinkTest, DroppedSinkEndsItsWaitingChunks) {
+  kj::EventLoop loop;
+  kj::WaitScope ws(loop);
+  const std::vector<uint8_t> src = Pattern(kVcopyChunk, 23);
+  auto sink = kj::heap<PushSink>(2 * kVcopyChunk);
+  auto waiting = sink->Chunk(0, ChunkOf(src, 0), 0);
+  EXPECT_FALSE(waiting.poll(ws));
+  sink = nullptr;  // the copy was refused or withdrawn
+  waiting.wait(ws);
+}
+
 }  // namespace
 }  // namespace vdvk::nodes

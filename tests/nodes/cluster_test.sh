@@ -247,12 +247,14 @@ vcopy)
 	# Sizes around the inline limit (one 256 KiB chunk): copies into the
 	# callee's party up to it carry their bytes in the call, one more byte
 	# goes back to the callee's reads.
+	# A log per size: a "ready" left in the last one would not mean this one is.
 	for bytes in 4096 262144 262145; do
-		peer_bg vsb 1 vserver --ep 13 --bytes "$bytes"
-		wait_log "$dir/vsb.log" ready 5 || fail "vserver ($bytes bytes) not ready"
+		peer_bg "vs$bytes" 1 vserver --ep 13 --bytes "$bytes"
+		wait_log "$dir/vs$bytes.log" ready 5 || fail "vserver ($bytes bytes) not ready"
 		out=$(peer_fg 0 vclient --ep 22 --server 13 --node 1 --count 20 --bytes "$bytes") ||
-			fail "0 <-> 1, $bytes bytes: $out $(cat "$dir/vsb.log")"
-		wait "$vsb_pid" || fail "vserver ($bytes bytes): $(cat "$dir/vsb.log")"
+			fail "0 <-> 1, $bytes bytes: $out $(cat "$dir/vs$bytes.log")"
+		pid_var="vs${bytes}_pid"
+		wait "${!pid_var}" || fail "vserver ($bytes bytes): $(cat "$dir/vs$bytes.log")"
 		log "node 0 <-> node 1, 20 x $bytes bytes each way: $out"
 	done
 	;;
