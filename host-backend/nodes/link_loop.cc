@@ -222,7 +222,11 @@ void LinkLoop::ForwardVcopy(wire::Node::Client& cap, const RemoteOp& op) {
   auto answer = req.send();
   kj::Promise<void> pushing = kj::READY_NOW;
   if (push) {
-    pushing = PushChunks(cap, push_id, party, op.vcopy_bytes)
+    // One turn later: capnp writes the call on its own turn, and the callee's
+    // engine can check the copy while we read the first chunk.
+    pushing = kj::evalLater([cap, push_id, party, bytes = op.vcopy_bytes]() mutable {
+                return PushChunks(kj::mv(cap), push_id, party, bytes);
+              })
                   .catch_([id](kj::Exception&& e) {
                     // The answer to the call says how the copy ended.
                     spdlog::debug("node links: vcopy {}: pushing chunks stopped: {}", id, e.getDescription().cStr());
