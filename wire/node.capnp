@@ -70,9 +70,11 @@ interface Node {
   vcopyRemote @5 (op :Op, peer :ChunkPeer, data :Data, pushId :UInt64) -> (result :Int32);
   # A vcopy whose non-caller party (op.dstEp) is bound on the callee. The
   # callee's engine checks that party (blocked in a receive, not busy, length
-  # within the DC's limit), then the callee moves the bytes: it reads them
-  # from `peer` (its party is the destination; a window of reads in flight)
-  # or streams them into `peer` (its party is the source). Returns 0 or EDVS*:
+  # within the DC's limit), then the bytes move: the callee streams them into
+  # `peer` (its party is the source), or they come with the call (`data`) or
+  # right behind it (`pushId`), or else the callee reads them from `peer`
+  # with a window of reads in flight (its party is the destination; see
+  # below). Returns 0 or EDVS*:
   # when the callee's party is the destination, once every byte is in place;
   # when it is the source, once every chunk was sent (the write calls travel
   # ahead of this answer), and the caller completes the copy when they all
