@@ -13,7 +13,11 @@
 #   poll_us=1000:               by under a quarter of that (answers come
 #                               within 1 ms but for rare outliers), in one of
 #                               three boots (a contended host CPU turns the
-#                               spin off for a while, by design).
+#                               spin off for a while, by design). On a VM
+#                               whose hypervisor took 5% or more of the CPU
+#                               ("steal" in /proc/stat) during each boot that
+#                               missed, the test is skipped (exit 77) instead:
+#                               there the spin cannot show what it does.
 # The client and server alternate on the guest's one CPU: each spin must end
 # as soon as its reaping woke the other, or the round trips would take the
 # whole window (checked: 1000 round trips within the guest's 60 s).
@@ -62,11 +66,22 @@ echo "poll_us=0: $d0 doorbells for $loops round trips"
 # The driver stops spinning (and skips the next spins) when the host takes
 # its CPU away for a while: on a VM whose host is busy that can last a whole
 # boot, so the window gets three boots to show what it does.
+# Steal ticks and all ticks of the CPUs so far.
+cpu_ticks() { awk '/^cpu / { t = 0; for (i = 2; i <= NF; i++) t += $i; print $9, t }' /proc/stat; }
+least_stolen=100
 for try in 1 2 3; do
+	read -r s0 t0 < <(cpu_ticks)
 	d1=$(run ",poll_us=1000" 1000 $((try + 1))) || { echo "$d1"; exit 1; }
-	echo "poll_us=1000, boot $try: $d1 doorbells for $loops round trips"
+	read -r s1 t1 < <(cpu_ticks)
+	stolen=$(((s1 - s0) * 100 / (t1 > t0 ? t1 - t0 : 1)))
+	echo "poll_us=1000, boot $try: $d1 doorbells for $loops round trips ($stolen% of the CPU stolen by the hypervisor)"
 	((d1 < loops / 4)) && break
+	((stolen < least_stolen)) && least_stolen=$stolen
 done
+if ((d1 >= loops / 4 && least_stolen >= 5)); then
+	echo "SKIP: the hypervisor took $least_stolen% or more of the CPU in every boot, which stops the spin by design"
+	exit 77
+fi
 ((d1 < loops / 4)) || fail "with a 1 ms poll window, $d1 doorbells for $loops round trips in the best of 3 boots (want < $((loops / 4)))"
 echo "ok: a spinning call takes its answer from the ring ($d1 doorbells against $d0 without polling)"
 backend_ok
