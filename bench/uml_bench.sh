@@ -129,6 +129,9 @@ wait_ring_free() {
 	die "backend did not notice the end of guest #$n on $1"
 }
 
+# CPU time the hypervisor takes from a VM ("steal") moves every figure, the baselines' too.
+cpu_ticks() { awk '/^cpu / { t = 0; for (i = 2; i <= NF; i++) t += $i; print $9, t }' /proc/stat; }
+read -r steal0 total0 < <(cpu_ticks)
 echo "vdvk-uml-bench: $ITERS round trips of 64 B, $MB MiB transfers, $(nproc) CPUs, placements: ${placements[*]}"
 echo "  kernel ${VDVK_UML_KERNEL:-<launcher default>}; each UML guest is pinned to one CPU by the launcher (--cpu)"
 echo "  scheduling: $([[ ${#rt[@]} -gt 0 ]] && echo "SCHED_FIFO 10 (VDVK_BENCH_RT=1)" || echo "normal"); load average $(cut -d' ' -f1-3 /proc/loadavg)"
@@ -240,3 +243,6 @@ for pl in "${placements[@]}"; do
 	wait_ring_free "$ring2" $n2 "$pl"
 	stop_backend
 done
+read -r steal1 total1 < <(cpu_ticks)
+echo "vdvk-uml-bench: done; CPU time stolen by the hypervisor during the run: $(awk -v s=$((steal1 - steal0)) \
+	-v t=$((total1 - total0)) 'BEGIN { printf "%.0f%%", (t > 0 ? 100 * s / t : 0) }')"
