@@ -25,6 +25,36 @@ int32_t MapErrno(int err, bool src_side) {
 // Guests (domain != 0) are reached through their own memory, not by pid.
 bool HostProcess(ProcKey who) { return who.domain == 0 && who.pid > 0; }
 
+// The length of the chunk at `off` of a copy of `bytes` (off < bytes).
+uint32_t ChunkLen(uint64_t bytes, uint64_t off) {
+  return static_cast<uint32_t>(std::min<uint64_t>(kVcopyChunk, bytes - off));
+}
+
+// What a peer may ask to move in one call: 1..kVcopyChunk bytes at `off`,
+// inside a copy of `bytes`.
+bool ChunkInRange(uint64_t off, uint64_t n, uint64_t bytes) {
+  return n > 0 && n <= kVcopyChunk && off <= bytes && n <= bytes - off;
+}
+
+// Streams [off, bytes) of our `party` as capnp streaming calls, one per
+// chunk, each made by `request(off, n)` (a request with `data` to fill),
+// as capnp's window allows. Resolves with 0 once every chunk is on its way;
+// a read error ends the stream with `failed(off, err)` (that chunk is not
+// sent). Rejects if a call fails.
+template <class MakeRequest, class OnReadError>
+kj::Promise<int32_t> StreamParty(PartyRef party, uint32_t bytes, uint64_t off, MakeRequest request,
+                                 OnReadError failed) {
+  if (off >= bytes) return int32_t{0};
+  const uint32_t n = ChunkLen(bytes, off);
+  auto req = request(off, n);
+  const int32_t err = ReadParty(party, off, req.initData(n));
+  if (err != 0) return failed(off, err);
+  return req.send().then(
+      [party, bytes, off, n, request = kj::mv(request), failed = kj::mv(failed)]() mutable {
+        return StreamParty(party, bytes, off + n, kj::mv(request), kj::mv(failed));
+      });
+}
+
 class ChunkPeerImpl final : public wire::ChunkPeer::Server {
  public:
   ChunkPeerImpl(const PartyRef& party, uint32_t bytes, bool callee_writes,
@@ -39,8 +69,7 @@ class ChunkPeerImpl final : public wire::ChunkPeer::Server {
     const uint64_t off = ctx.getParams().getOffset();
     const uint32_t n = ctx.getParams().getBytes();
     KJ_REQUIRE(!callee_writes_, "read from a vcopy destination");
-    KJ_REQUIRE(n > 0 && n <= kVcopyChunk && off <= bytes_ && n <= bytes_ - off, "read out of range",
-               off, n);
+    KJ_REQUIRE(ChunkInRange(off, n, bytes_), "read out of range", off, n);
     auto r = ctx.getResults(capnp::MessageSize{n / 8 + 16, 0});
     const int32_t err = ReadParty(party_, off, r.initData(n));
     if (err != 0) r.setData(nullptr);
@@ -52,9 +81,7 @@ class ChunkPeerImpl final : public wire::ChunkPeer::Server {
     const uint64_t off = ctx.getParams().getOffset();
     auto data = ctx.getParams().getData();
     KJ_REQUIRE(callee_writes_, "write to a vcopy source");
-    KJ_REQUIRE(data.size() > 0 && data.size() <= kVcopyChunk && off <= bytes_ &&
-                   data.size() <= bytes_ - off,
-               "write out of range", off, data.size());
+    KJ_REQUIRE(ChunkInRange(off, data.size(), bytes_), "write out of range", off, data.size());
     // Keep the first error (it settles the copy at once); later chunks are
     // dropped. So are writes once the copy is settled: the caller's engine
     // may have handed the party's memory back.
@@ -86,17 +113,15 @@ class ChunkPeerImpl final : public wire::ChunkPeer::Server {
 // call each (capnp keeps a window in flight). The caller learns the write
 // errors itself (ChunkPeerHandle::landed), so no done() call follows: that
 // saved a round trip between the nodes per vcopy.
-kj::Promise<int32_t> Push(RemoteVcopyGrant g, PartyRef party, wire::ChunkPeer::Client peer, uint64_t off) {
-  if (off >= g.bytes) return int32_t{0};
-  const uint32_t n = static_cast<uint32_t>(std::min<uint64_t>(kVcopyChunk, g.bytes - off));
-  auto req = peer.writeRequest(capnp::MessageSize{n / 8 + 16, 0});
-  req.setOffset(off);
-  auto data = req.initData(n);
-  const int32_t err = ReadParty(party, off, data);
-  if (err != 0) return err;
-  return req.send().then([g, party, peer = kj::mv(peer), off, n]() mutable {
-    return Push(g, party, kj::mv(peer), off + n);
-  });
+kj::Promise<int32_t> Push(const RemoteVcopyGrant& g, const PartyRef& party, wire::ChunkPeer::Client peer) {
+  auto request = [peer = kj::mv(peer)](uint64_t off, uint32_t n) mutable {
+    auto req = peer.writeRequest(capnp::MessageSize{n / 8 + 16, 0});
+    req.setOffset(off);
+    return req;
+  };
+  // The copy's result is the read error: the answer to vcopyRemote carries it.
+  auto failed = [](uint64_t, int32_t err) { return kj::Promise<int32_t>(err); };
+  return StreamParty(party, g.bytes, 0, kj::mv(request), failed);
 }
 
 // Our party is the destination: keep kVcopyWindow reads in flight.
@@ -116,7 +141,7 @@ struct Pull {
   void Fill(kj::TaskSet& ts) {
     while (err == 0 && inflight < kVcopyWindow && next < g.bytes) {
       const uint64_t off = next;
-      const uint32_t n = static_cast<uint32_t>(std::min<uint64_t>(kVcopyChunk, g.bytes - off));
+      const uint32_t n = ChunkLen(g.bytes, off);
       next += n;
       ++inflight;
       auto req = peer.readRequest();
@@ -215,8 +240,7 @@ kj::Promise<void> PushSink::Chunk(uint64_t off, kj::ArrayPtr<const kj::byte> dat
     Settle();
     return kj::READY_NOW;
   }
-  KJ_REQUIRE(data.size() > 0 && data.size() <= kVcopyChunk && off <= bytes_ && data.size() <= bytes_ - off &&
-                 data.size() <= bytes_ - received_,
+  KJ_REQUIRE(ChunkInRange(off, data.size(), bytes_) && data.size() <= bytes_ - received_,
              "vcopy chunk out of range", off, data.size(), bytes_, received_);
   received_ += data.size();
   if (party_) {
@@ -254,24 +278,22 @@ void PushSink::Settle() {
     finished_->fulfill(kj::cp(err_));
 }
 
-kj::Promise<void> PushChunks(wire::Node::Client node, uint64_t push_id, PartyRef party, uint32_t bytes,
-                             uint64_t off) {
-  if (off >= bytes) return kj::READY_NOW;
-  const uint32_t n = static_cast<uint32_t>(std::min<uint64_t>(kVcopyChunk, bytes - off));
-  auto req = node.vcopyChunkRequest(capnp::MessageSize{n / 8 + 16, 0});
-  req.setPushId(push_id);
-  req.setOffset(off);
-  const int32_t err = ReadParty(party, off, req.initData(n));
-  if (err != 0) {
-    auto fail = node.vcopyChunkRequest();
-    fail.setPushId(push_id);
-    fail.setOffset(off);
-    fail.setError(err);
-    return fail.send();
-  }
-  return req.send().then([node = kj::mv(node), push_id, party, bytes, off, n]() mutable {
-    return PushChunks(kj::mv(node), push_id, party, bytes, off + n);
-  });
+kj::Promise<void> PushChunks(wire::Node::Client node, uint64_t push_id, PartyRef party, uint32_t bytes) {
+  auto request = [node, push_id](uint64_t off, uint32_t n) mutable {
+    auto req = node.vcopyChunkRequest(capnp::MessageSize{n / 8 + 16, 0});
+    req.setPushId(push_id);
+    req.setOffset(off);
+    return req;
+  };
+  // The callee learns a read error from a chunk that carries it.
+  auto failed = [node, push_id](uint64_t off, int32_t err) mutable {
+    auto req = node.vcopyChunkRequest();
+    req.setPushId(push_id);
+    req.setOffset(off);
+    req.setError(err);
+    return req.send().then([err] { return err; });
+  };
+  return StreamParty(party, bytes, 0, kj::mv(request), kj::mv(failed)).ignoreResult();
 }
 
 ChunkPeerHandle MakeChunkPeer(const PartyRef& party, uint32_t bytes, bool callee_writes) {
@@ -288,7 +310,7 @@ kj::Promise<int32_t> RunVcopy(const RemoteVcopyGrant& g, const PartyRef& party, 
     return WriteParty(party, 0, inline_data);
   }
   if (g.party_is_src) {
-    return Push(g, party, kj::mv(peer), 0).catch_([](kj::Exception&& e) {
+    return Push(g, party, kj::mv(peer)).catch_([](kj::Exception&& e) {
       spdlog::debug("node links: vcopy push failed: {}", e.getDescription().cStr());
       return int32_t{EDVSNOTCONN};
     });

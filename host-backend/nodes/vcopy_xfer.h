@@ -102,8 +102,7 @@ class PushSink {
 // naming `push_id` on `node`, one after the other as capnp's stream window
 // allows; a read error goes as a chunk carrying it, and ends the stream.
 // Rejects if a call fails (the vcopyRemote answer says how the copy ended).
-kj::Promise<void> PushChunks(wire::Node::Client node, uint64_t push_id, PartyRef party, uint32_t bytes,
-                             uint64_t off = 0);
+kj::Promise<void> PushChunks(wire::Node::Client node, uint64_t push_id, PartyRef party, uint32_t bytes);
 
 // Callee side: move the bytes between our party (g, reached as `party`) and
 // the caller's peer. Resolves with 0 or EDVS* (a broken link: EDVSNOTCONN);

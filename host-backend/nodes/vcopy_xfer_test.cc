@@ -11,8 +11,8 @@
 #include <kj/async-io.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <memory>
-#include <optional>
 #include <vector>
 
 #include "dvk/dvk.h"
