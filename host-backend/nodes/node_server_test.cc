@@ -399,6 +399,17 @@ TEST_F(NodeServerTest, PushedVcopyChunksReachTheHostForTheirCopy) {
   EXPECT_EQ(call.wait(io.waitScope).getResult(), 0);
 }
 
+TEST_F(NodeServerTest, VcopyChunkBeforeHelloIsRefused) {
+  auto early = cap.vcopyChunkRequest();
+  early.setPushId(7);
+  early.initData(16);
+  // A streaming call's send() does not carry its failure; the next call on
+  // the capability does (and so does every later one: this test's own).
+  EXPECT_NE(FailureOf(early.send().then([&] { return cap.heartbeatRequest().send(); })).find("before hello"),
+            std::string::npos);
+  EXPECT_TRUE(host.chunks.empty());
+}
+
 TEST_F(NodeServerTest, PushIdOnlyForACopyIntoTheCalleeWithoutData) {
   ASSERT_EQ(Hello(2, "tok"), "");
   EXPECT_NE(FailureOf(Vcopy(true, 600000, 0, 7).send()).find("into the caller"), std::string::npos);
